@@ -83,6 +83,7 @@ func (m *Birth) appendBody(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint16(b, m.Batch)
 	b = binary.BigEndian.AppendUint32(b, m.MaxPayload)
 	b = binary.BigEndian.AppendUint32(b, m.HeartbeatMS)
+	b = append(b, boolByte(m.Draining))
 	b = appendStr(b, m.NodeID)
 	b = appendStr(b, truncate(m.Software, MaxTextLen))
 	b = append(b, byte(len(m.Kinds)))
@@ -140,7 +141,7 @@ func (m *Results) appendBody(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, m.Session)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Results)))
 	for _, r := range m.Results {
-		if r.Status > StatusFailed {
+		if r.Status > StatusDeclined {
 			return nil, fmt.Errorf("%w: task %d status %d", ErrInvalid, r.ID, r.Status)
 		}
 		if uint64(len(r.Data)) > math.MaxUint32 {
@@ -174,4 +175,11 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }

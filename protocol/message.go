@@ -100,6 +100,10 @@ type Status byte
 const (
 	StatusOK     Status = 0 // Data holds the task output
 	StatusFailed Status = 1 // Data holds a UTF-8 reason
+	// StatusDeclined means the node did not run the task (it is draining);
+	// Data holds the reason. The task runs elsewhere and the attempt does
+	// not count against the task's maximum.
+	StatusDeclined Status = 2
 )
 
 // Birth announces a node and what it can run. The node publishes it retained
@@ -110,6 +114,7 @@ type Birth struct {
 	Batch       uint16   // most tasks the node accepts in one tasks message
 	MaxPayload  uint32   // largest task payload the node accepts, in bytes
 	HeartbeatMS uint32   // interval between the node's heartbeats
+	Draining    bool     // the node finishes the tasks it holds and takes no more
 	NodeID      string   // must equal the id in the topic
 	Software    string   // software name and version, for display
 	Kinds       []string // task kinds the node runs

@@ -53,6 +53,14 @@ func (r *reader) u64(field string) uint64 {
 	return 0
 }
 
+func (r *reader) flag(field string) bool {
+	v := r.u8(field)
+	if r.err == nil && v > 1 {
+		r.err = fmt.Errorf("%w: %s is %d, want 0 or 1", ErrInvalid, field, v)
+	}
+	return v == 1
+}
+
 func (r *reader) str(field string, maxLen int) string {
 	n := int(r.u8(field + " length"))
 	if r.err == nil && n > maxLen {
@@ -87,6 +95,7 @@ func (r *reader) birth() *Birth {
 		Batch:       r.u16("batch"),
 		MaxPayload:  r.u32("max payload"),
 		HeartbeatMS: r.u32("heartbeat interval"),
+		Draining:    r.flag("draining"),
 		NodeID:      r.str("node id", MaxIDLen),
 		Software:    r.str("software", MaxTextLen),
 	}
@@ -175,7 +184,7 @@ func (r *reader) results() *Results {
 		res.Attempt = r.u16("attempt")
 		res.Status = Status(r.u8("status"))
 		res.Data = r.take("data", int(r.u32("data length")))
-		if r.err == nil && res.Status > StatusFailed {
+		if r.err == nil && res.Status > StatusDeclined {
 			r.err = fmt.Errorf("%w: status %d", ErrInvalid, res.Status)
 		}
 	}

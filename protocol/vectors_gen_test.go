@@ -25,6 +25,9 @@ var catalogue = []catalogueEntry{
 	{name: "birth_esp32", about: "an ESP32 named by its MAC: one slot, one task a message, a 128x128 RGB tile at most",
 		msg: &Birth{Session: 3, Slots: 1, Batch: 1, MaxPayload: 6 + 128*128*3, HeartbeatMS: 2000,
 			NodeID: "a4:cf:12:0b:3e:01", Software: "mqcluster-fw/0.1.0", Kinds: []string{"image.gray"}}},
+	{name: "birth_draining", about: "a node that is shutting down: it finishes its tasks and takes no more",
+		msg: &Birth{Session: 4, Slots: 2, Batch: 2, MaxPayload: 1 << 20, HeartbeatMS: 1000, Draining: true,
+			NodeID: "rpi-1", Software: "mqcluster/0.1.0", Kinds: []string{"noop"}}},
 	{name: "death_will", about: "the will of session 3, published by the broker when the connection dies",
 		msg: &Death{Session: 3, Reason: DeathConnectionLost}},
 	{name: "death_left", about: "a node that shuts down cleanly",
@@ -44,6 +47,8 @@ var catalogue = []catalogueEntry{
 		msg: &Results{Session: 3, Results: []Result{
 			{ID: 42, Attempt: 1, Status: StatusOK, Data: mustHex("4b96")},
 			{ID: 43, Attempt: 1, Status: StatusFailed, Data: []byte("payload too large")}}}},
+	{name: "results_declined", about: "a task declined by a draining node",
+		msg: &Results{Session: 4, Results: []Result{{ID: 45, Attempt: 2, Status: StatusDeclined, Data: []byte("draining")}}}},
 	{name: "coordinator_online", about: "the coordinator's retained presence",
 		msg: &CoordinatorOnline{Epoch: 5, Software: "mqcluster/0.1.0"}},
 	{name: "coordinator_offline", about: "the coordinator's will",
@@ -57,15 +62,15 @@ var catalogue = []catalogueEntry{
 	{name: "bad_death_reason", about: "a death with reason 7", raw: "4d0102000000000307", err: "invalid"},
 	{name: "bad_trailing", about: "a death with one byte too many", raw: "4d010200000000030000", err: "trailing"},
 	{name: "bad_node_id", about: "a birth whose node id holds a slash",
-		raw: "4d0101000000000300010001000000100000000003612f620000", err: "invalid"},
+		raw: "4d010100000000030001000100000010000000000003612f620000", err: "invalid"},
 	{name: "bad_no_tasks", about: "a tasks message with a task count of 0", raw: "4d010400000000050000", err: "invalid"},
 	{name: "bad_task_count", about: "a task count of 1000 in a 10-byte body", raw: "4d0104000000000503e8", err: "truncated"},
 	{name: "bad_payload_length", about: "a task whose payload length runs past the end",
 		raw: "4d01040000000005000100000000000000010001000003e8046e6f6f70000000ff01", err: "truncated"},
 	{name: "bad_kind", about: "a task kind in upper case",
 		raw: "4d01040000000005000100000000000000010001000003e8044e4f4f5000000000", err: "invalid"},
-	{name: "bad_status", about: "a result with status 2",
-		raw: "4d0105000000000300010000000000000001000102000000 00", err: "invalid"},
+	{name: "bad_status", about: "a result with status 3",
+		raw: "4d0105000000000300010000000000000001000103000000 00", err: "invalid"},
 }
 
 func mustHex(s string) []byte {

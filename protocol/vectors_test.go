@@ -140,6 +140,7 @@ func fields(m Message) []string {
 		add("batch", m.Batch)
 		add("max_payload", m.MaxPayload)
 		add("heartbeat_ms", m.HeartbeatMS)
+		add("draining", m.Draining)
 		add("node_id", m.NodeID)
 		add("software", m.Software)
 		add("kinds", strings.Join(m.Kinds, ","))

@@ -1,0 +1,97 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/mqcluster/mqcluster/api"
+)
+
+// DefaultMaxUpload bounds the body of a job submission.
+const DefaultMaxUpload = 1 << 30
+
+// Handler returns the HTTP/JSON API of the coordinator, described in package api.
+func (c *Coordinator) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/jobs", c.serveSubmit)
+	mux.HandleFunc("GET /api/v1/jobs", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, c.Jobs())
+	})
+	mux.HandleFunc("GET /api/v1/jobs/{id}", c.serveJob)
+	mux.HandleFunc("GET /api/v1/jobs/{id}/results", c.serveResults)
+	mux.HandleFunc("GET /api/v1/nodes", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, c.Nodes())
+	})
+	mux.HandleFunc("GET /api/v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, c.Stats())
+	})
+	return mux
+}
+
+func (c *Coordinator) serveSubmit(w http.ResponseWriter, r *http.Request) {
+	var spec api.JobSpec
+	body := http.MaxBytesReader(w, r.Body, DefaultMaxUpload)
+	if err := json.NewDecoder(body).Decode(&spec); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("job spec is larger than the limit of %d bytes", tooBig.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid job spec JSON: %w", err))
+		return
+	}
+	job, err := c.Submit(spec)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, job)
+}
+
+func (c *Coordinator) serveJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if wait := r.URL.Query().Get("wait"); wait != "" {
+		d, err := time.ParseDuration(wait)
+		if err != nil || d < 0 || d > 5*time.Minute {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("wait: %q is not a duration from 0s to 5m", wait))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		job, err := c.WaitJob(ctx, id)
+		writeResult(w, job, err)
+		return
+	}
+	job, err := c.Job(id)
+	writeResult(w, job, err)
+}
+
+func (c *Coordinator) serveResults(w http.ResponseWriter, r *http.Request) {
+	res, err := c.Results(r.PathValue("id"))
+	writeResult(w, res, err)
+}
+
+func writeResult(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, api.Error{Error: err.Error()})
+}

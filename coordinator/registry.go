@@ -1,0 +1,243 @@
+package coordinator
+
+import (
+	"slices"
+	"time"
+
+	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/protocol"
+)
+
+// node is one worker node. Its liveness is judged by lastSeen, taken from
+// the coordinator's own monotonic clock when a message arrives, never from
+// the node's clock [P-20].
+type node struct {
+	id       string
+	birth    protocol.Birth
+	kinds    map[string]bool
+	online   bool
+	reason   string // why it went offline
+	lastSeen time.Time
+	// inflight holds the attempts that count against the node's slots:
+	// sent and not yet answered, including ones past their deadline that
+	// the node still reports holding.
+	inflight map[protocol.TaskRef]*attempt
+	done     uint64
+	failed   uint64
+}
+
+func (n *node) timeout(misses int) time.Duration {
+	interval := time.Duration(n.birth.HeartbeatMS) * time.Millisecond
+	if interval <= 0 {
+		interval = time.Second
+	}
+	return interval*time.Duration(misses) + interval/2
+}
+
+func (n *node) free() int {
+	return int(n.birth.Slots) - len(n.inflight)
+}
+
+func (c *Coordinator) handlePresence(id string, m protocol.Message) {
+	switch m := m.(type) {
+	case *protocol.Birth:
+		if m.NodeID != id {
+			c.dropMalformed(id, protocol.ChannelPresence, errBirthID(m.NodeID))
+			return
+		}
+		c.handleBirth(m)
+	case *protocol.Death:
+		c.handleDeath(id, m)
+	default:
+		c.dropMalformed(id, protocol.ChannelPresence, errUnexpected(m))
+	}
+}
+
+func (c *Coordinator) handleBirth(b *protocol.Birth) {
+	c.mu.Lock()
+	n, known := c.nodes[b.NodeID]
+	if !known {
+		n = &node{id: b.NodeID, inflight: map[protocol.TaskRef]*attempt{}}
+		c.nodes[n.id] = n
+		c.nodeOrder = append(c.nodeOrder, n.id)
+		slices.Sort(c.nodeOrder)
+	}
+	wasOnline, oldSession := n.online, n.birth.Session
+	inflight := len(n.inflight)
+	n.birth = *b
+	n.birth.Kinds = slices.Clone(b.Kinds)
+	n.kinds = map[string]bool{}
+	for _, k := range b.Kinds {
+		n.kinds[k] = true
+	}
+	n.online, n.reason = true, ""
+	n.lastSeen = time.Now()
+	c.mu.Unlock()
+
+	switch {
+	case !known || !wasOnline:
+		c.log.Info("node joined", "node", b.NodeID, "session", b.Session, "kinds", b.Kinds,
+			"slots", b.Slots, "batch", b.Batch, "max_payload", b.MaxPayload, "software", b.Software)
+	case b.Draining:
+		c.log.Info("node draining", "node", b.NodeID, "in_flight", inflight)
+	case oldSession != b.Session:
+		// The node reconnected. Tasks it held stay assigned: its heartbeats
+		// tell which it still has, and the rest go back to the queue.
+		c.log.Info("node reconnected", "node", b.NodeID, "session", b.Session, "old_session", oldSession)
+	}
+	c.kick()
+}
+
+// handleDeath marks a node offline, unless the death belongs to an older
+// connection: a node that reconnects before the broker publishes its old
+// will stays online [P-11].
+func (c *Coordinator) handleDeath(id string, d *protocol.Death) {
+	c.mu.Lock()
+	n := c.nodes[id]
+	if n == nil || !n.online {
+		c.mu.Unlock()
+		return
+	}
+	if d.Session != n.birth.Session {
+		c.stats.StaleWills++
+		c.mu.Unlock()
+		c.log.Info("ignored stale will", "node", id, "will_session", d.Session, "session", n.birth.Session)
+		return
+	}
+	reason := "connection lost"
+	if d.Reason == protocol.DeathLeft {
+		reason = "left"
+	}
+	c.loseNodeLocked(n, reason)
+	c.mu.Unlock()
+	c.kick()
+}
+
+func (c *Coordinator) handleHeartbeat(id string, m protocol.Message) {
+	hb, ok := m.(*protocol.Heartbeat)
+	if !ok {
+		c.dropMalformed(id, protocol.ChannelHeartbeat, errUnexpected(m))
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[id]
+	if n == nil || hb.Session != n.birth.Session {
+		return // a heartbeat of a connection whose birth we have not seen
+	}
+	now := time.Now()
+	n.lastSeen = now
+	if !n.online {
+		// Marked offline for silence, but the connection lived on (a
+		// stopped process that was continued): take it back.
+		n.online, n.reason = true, ""
+		c.log.Info("node back after heartbeat timeout", "node", id, "session", hb.Session)
+		c.kick()
+	}
+	c.reconcileLocked(n, hb, now)
+}
+
+// reconcileLocked puts back in the queue the tasks that the node should hold
+// but does not list. A task message can be lost when the node reconnects with
+// a clean session while it is in flight. Attempts younger than two heartbeat
+// intervals are left alone, since the heartbeat may have overtaken them.
+func (c *Coordinator) reconcileLocked(n *node, hb *protocol.Heartbeat, now time.Time) {
+	if len(n.inflight) == 0 {
+		return
+	}
+	held := make(map[protocol.TaskRef]bool, len(hb.Running))
+	for _, r := range hb.Running {
+		held[r] = true
+	}
+	grace := 2 * time.Duration(n.birth.HeartbeatMS) * time.Millisecond
+	for ref, a := range n.inflight {
+		if held[ref] || now.Sub(a.started) < grace {
+			continue
+		}
+		delete(n.inflight, ref)
+		if a.state == attemptRunning {
+			c.endAttemptLocked(a, attemptLost, "node "+n.id+" does not hold the task (message lost?)", now)
+		}
+		c.kick()
+	}
+}
+
+// loseNodeLocked marks n offline and puts its tasks back in the queue at
+// once, so that they run elsewhere.
+func (c *Coordinator) loseNodeLocked(n *node, reason string) {
+	n.online, n.reason = false, reason
+	now := time.Now()
+	requeued := 0
+	for ref, a := range n.inflight {
+		delete(n.inflight, ref)
+		if a.state == attemptRunning {
+			c.endAttemptLocked(a, attemptLost, "node "+n.id+" lost: "+reason, now)
+			requeued++
+		}
+	}
+	c.log.Warn("node lost", "node", n.id, "reason", reason, "session", n.birth.Session, "tasks_requeued", requeued)
+}
+
+// sweepLoop finds nodes that went silent and attempts past their deadline.
+func (c *Coordinator) sweepLoop() {
+	defer c.wg.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-tick.C:
+			c.sweep(now)
+		}
+	}
+}
+
+func (c *Coordinator) sweep(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.connected {
+		for _, id := range c.nodeOrder {
+			n := c.nodes[id]
+			if n.online && now.Sub(n.lastSeen) > n.timeout(c.opts.HeartbeatMisses) {
+				c.loseNodeLocked(n, "no heartbeat for "+now.Sub(n.lastSeen).Round(time.Millisecond).String())
+				c.kick()
+			}
+		}
+	}
+	for _, n := range c.nodes {
+		for _, a := range n.inflight {
+			if a.state == attemptRunning && now.After(a.deadline) {
+				// The attempt keeps its slot on the node until the node
+				// answers or stops listing it in its heartbeats.
+				c.endAttemptLocked(a, attemptTimedOut, "deadline of "+a.deadline.Sub(a.started).String()+" exceeded on node "+a.node, now)
+				c.kick()
+			}
+		}
+	}
+}
+
+// Nodes returns every node the coordinator has seen, sorted by id.
+func (c *Coordinator) Nodes() []api.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]api.Node, 0, len(c.nodeOrder))
+	for _, id := range c.nodeOrder {
+		n := c.nodes[id]
+		state := api.NodeOffline
+		switch {
+		case n.online && n.birth.Draining:
+			state = api.NodeDraining
+		case n.online:
+			state = api.NodeOnline
+		}
+		out = append(out, api.Node{
+			ID: n.id, State: state, Reason: n.reason,
+			Kinds: slices.Clone(n.birth.Kinds), Slots: int(n.birth.Slots), Batch: int(n.birth.Batch),
+			MaxPayload: int64(n.birth.MaxPayload), InFlight: len(n.inflight),
+			Done: n.done, Failed: n.failed, Software: n.birth.Software, Session: n.birth.Session,
+			LastSeen: n.lastSeen,
+		})
+	}
+	return out
+}

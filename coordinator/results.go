@@ -1,0 +1,91 @@
+package coordinator
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/protocol"
+)
+
+func (c *Coordinator) handleResults(id string, m protocol.Message) {
+	rs, ok := m.(*protocol.Results)
+	if !ok {
+		c.dropMalformed(id, protocol.ChannelResults, errUnexpected(m))
+		return
+	}
+	c.mu.Lock()
+	n := c.nodes[id]
+	if n == nil {
+		c.stats.ForeignResults += uint64(len(rs.Results))
+		c.mu.Unlock()
+		c.log.Warn("dropped results of an unknown node", "node", id, "results", len(rs.Results))
+		return
+	}
+	n.lastSeen = time.Now()
+	for _, r := range rs.Results {
+		c.acceptResultLocked(n, r)
+	}
+	c.mu.Unlock()
+	c.kick()
+}
+
+// acceptResultLocked records one result. Each task's result is accepted
+// exactly once: the first result of any of its attempts wins, even one that
+// arrives after its deadline or after its node was given up for lost, and
+// every later one is dropped and counted [P-32].
+func (c *Coordinator) acceptResultLocked(n *node, r protocol.Result) {
+	t := c.tasks[r.ID]
+	var a *attempt
+	if t != nil {
+		a = t.attempt(r.Attempt)
+	}
+	if a == nil || a.node != n.id {
+		// Only the node a task attempt was given to may answer for it.
+		c.stats.ForeignResults++
+		c.log.Warn("dropped result for a task the node was not given", "node", n.id, "task_id", r.ID, "attempt", r.Attempt)
+		return
+	}
+	if a.answered {
+		c.stats.DuplicatesDropped++ // a QoS 1 redelivery
+		return
+	}
+	a.answered = true
+	delete(n.inflight, protocol.TaskRef{ID: r.ID, Attempt: r.Attempt})
+	now := time.Now()
+
+	if t.state == api.TaskDone || t.state == api.TaskFailed {
+		c.stats.DuplicatesDropped++ // another attempt won
+		if a.state == attemptRunning {
+			a.state, a.ended = attemptSuperseded, now
+		}
+		return
+	}
+	if r.Status != protocol.StatusOK {
+		reason := fmt.Sprintf("node %s: %s", n.id, bytes.ToValidUTF8(r.Data, []byte("?")))
+		state := attemptDeclined
+		if r.Status == protocol.StatusFailed {
+			n.failed++
+			state = attemptFailed
+		}
+		if a.state == attemptRunning {
+			c.endAttemptLocked(a, state, reason, now)
+		}
+		return
+	}
+	a.state, a.ended = attemptDone, now
+	t.output = bytes.Clone(r.Data)
+	t.doneBy = n.id
+	n.done++
+	c.stats.ResultsAccepted++
+	c.setTaskStateLocked(t, api.TaskDone)
+}
+
+func errBirthID(id string) error {
+	return fmt.Errorf("%w: birth names node %q, not the node in its topic", protocol.ErrInvalid, id)
+}
+
+func errUnexpected(m protocol.Message) error {
+	return fmt.Errorf("%w: a %s message on this topic", protocol.ErrInvalid, m.Type())
+}

@@ -1,0 +1,178 @@
+package coordinator
+
+import (
+	"context"
+	"time"
+
+	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/protocol"
+)
+
+// queue holds the queued tasks, one FIFO list per kind. Tasks are removed
+// lazily: a list may still hold a task that has since finished (a late
+// result won), and pops skip it.
+type queue struct {
+	byKind map[string][]*task
+}
+
+func newQueue() queue { return queue{byKind: map[string][]*task{}} }
+
+func (q *queue) pushBack(t *task) {
+	q.byKind[t.kind] = append(q.byKind[t.kind], t)
+}
+
+// pushFront puts a task that already ran back ahead of the tasks that never
+// did, so a retried task does not wait behind a whole job.
+func (q *queue) pushFront(t *task) {
+	list := q.byKind[t.kind]
+	list = append(list, nil)
+	copy(list[1:], list)
+	list[0] = t
+	q.byKind[t.kind] = list
+}
+
+// scanLimit bounds how far take looks past tasks too large for a node.
+const scanLimit = 256
+
+// take removes and returns up to max queued tasks of kind whose payload is at
+// most maxPayload bytes, oldest first.
+func (q *queue) take(kind string, max int, maxPayload uint32, out []*task) []*task {
+	list := q.byKind[kind]
+	keep := list[:0]
+	scanned := 0
+	i := 0
+	for ; i < len(list) && max > 0 && scanned < scanLimit; i++ {
+		t := list[i]
+		switch {
+		case t.state != api.TaskQueued:
+			// finished while queued: drop it
+		case uint64(len(t.payload)) > uint64(maxPayload):
+			keep = append(keep, t)
+			scanned++
+		default:
+			out = append(out, t)
+			max--
+		}
+	}
+	keep = append(keep, list[i:]...)
+	if len(keep) == 0 {
+		delete(q.byKind, kind)
+	} else {
+		q.byKind[kind] = keep
+	}
+	return out
+}
+
+// dispatchLoop sends queued tasks to nodes with free slots whenever
+// something changes: a job arrives, a node joins, a result frees a slot.
+func (c *Coordinator) dispatchLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.wake:
+			c.dispatch()
+		}
+	}
+}
+
+type outgoing struct {
+	node  string
+	tasks []*task
+	msg   protocol.Tasks
+}
+
+// dispatch fills free slots. A node gets at most min(free slots, batch)
+// tasks in one message, and a lone task goes out at once: nothing waits
+// for a batch to fill [P-30].
+func (c *Coordinator) dispatch() {
+	c.mu.Lock()
+	if !c.connected {
+		c.mu.Unlock()
+		return
+	}
+	var out []outgoing
+	now := time.Now()
+	n := len(c.nodeOrder)
+	for i := 0; i < n; i++ {
+		nd := c.nodes[c.nodeOrder[(c.nextNode+i)%n]]
+		if o, ok := c.fillNodeLocked(nd, now); ok {
+			out = append(out, o)
+		}
+	}
+	if n > 0 {
+		c.nextNode = (c.nextNode + 1) % n
+	}
+	c.mu.Unlock()
+
+	for _, o := range out {
+		c.send(o)
+	}
+	if len(out) > 0 {
+		c.kick() // a node with more free slots than its batch takes another message
+	}
+}
+
+func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
+	free := min(nd.free(), int(nd.birth.Batch))
+	if !nd.online || nd.birth.Draining || free <= 0 {
+		return outgoing{}, false
+	}
+	var picked []*task
+	for _, kind := range nd.birth.Kinds {
+		picked = c.queue.take(kind, free-len(picked), nd.birth.MaxPayload, picked)
+		if len(picked) == free {
+			break
+		}
+	}
+	if len(picked) == 0 {
+		return outgoing{}, false
+	}
+	o := outgoing{node: nd.id, tasks: picked, msg: protocol.Tasks{Epoch: c.epoch}}
+	for _, t := range picked {
+		a := &attempt{
+			task: t, number: uint16(len(t.attempts) + 1), node: nd.id,
+			started: now, deadline: now.Add(c.opts.TaskDeadline),
+		}
+		t.attempts = append(t.attempts, a)
+		nd.inflight[protocol.TaskRef{ID: t.id, Attempt: a.number}] = a
+		c.setTaskStateLocked(t, api.TaskRunning)
+		t.job.started = true
+		o.msg.Tasks = append(o.msg.Tasks, protocol.Task{
+			ID: t.id, Attempt: a.number, DeadlineMS: uint32(c.opts.TaskDeadline.Milliseconds()),
+			Kind: t.kind, Payload: t.payload,
+		})
+	}
+	c.stats.TasksDispatched += uint64(len(picked))
+	c.stats.TaskMessages++
+	return o, true
+}
+
+// send publishes one tasks message. If that fails, the attempts end as lost
+// and the tasks go back to the queue.
+func (c *Coordinator) send(o outgoing) {
+	payload, err := protocol.Encode(&o.msg)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = c.conn.Publish(ctx, c.opts.Topics.Node(o.node, protocol.ChannelTasks), 1, false, payload)
+		cancel()
+	}
+	if err == nil {
+		c.log.Debug("tasks sent", "node", o.node, "tasks", len(o.tasks))
+		return
+	}
+	c.log.Warn("send tasks failed", "node", o.node, "tasks", len(o.tasks), "error", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	nd := c.nodes[o.node]
+	now := time.Now()
+	for i, t := range o.tasks {
+		ref := protocol.TaskRef{ID: t.id, Attempt: o.msg.Tasks[i].Attempt}
+		if a := nd.inflight[ref]; a != nil && a.state == attemptRunning {
+			delete(nd.inflight, ref)
+			c.endAttemptLocked(a, attemptLost, "send to node "+o.node+" failed: "+err.Error(), now)
+		}
+	}
+	c.kick()
+}

@@ -1,0 +1,207 @@
+// Package mqtt implements transport.Conn over MQTT 3.1.1 with the Eclipse
+// Paho Go client.
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mqcluster/mqcluster/transport"
+)
+
+// Conn is a transport.Conn over one Paho client.
+type Conn struct {
+	client  paho.Client
+	opts    transport.Options
+	session atomic.Uint32
+
+	mu      sync.Mutex
+	subs    map[string]subscription // by filter
+	lastErr error                   // last failed connection attempt
+}
+
+type subscription struct {
+	qos     byte
+	handler transport.Handler
+}
+
+var _ transport.Conn = (*Conn)(nil)
+
+// Dial connects to broker, a URL such as tcp://127.0.0.1:1883 (a bare
+// host:port means tcp), and waits until the first connection is up or ctx
+// ends. Once up, the connection reconnects by itself.
+func Dial(ctx context.Context, broker string, opts transport.Options) (*Conn, error) {
+	server, err := BrokerURL(broker)
+	if err != nil {
+		return nil, err
+	}
+	if opts.ClientID == "" {
+		return nil, errors.New("mqtt: empty client id")
+	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = transport.DefaultKeepAlive
+	}
+	if opts.MaxReconnectInterval == 0 {
+		opts.MaxReconnectInterval = 10 * time.Second
+	}
+	c := &Conn{opts: opts, subs: map[string]subscription{}}
+	c.session.Store(opts.FirstSession)
+	c.client = paho.NewClient(c.clientOptions(server))
+
+	token := c.client.Connect()
+	select {
+	case <-token.Done():
+		if err := token.Error(); err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", server, err)
+		}
+		return c, nil
+	case <-ctx.Done():
+		c.client.Disconnect(0)
+		return nil, fmt.Errorf("connect to %s: %w (last error: %v); is the broker running at that address?", server, ctx.Err(), c.lastError())
+	}
+}
+
+// BrokerURL normalises a broker address: "host:port" becomes
+// "tcp://host:port", and mqtt:// is accepted for tcp://.
+func BrokerURL(broker string) (string, error) {
+	if broker == "" {
+		return "", errors.New("empty broker address: give a URL such as tcp://127.0.0.1:1883")
+	}
+	if !strings.Contains(broker, "://") {
+		broker = "tcp://" + broker
+	}
+	u, err := url.Parse(broker)
+	if err != nil {
+		return "", fmt.Errorf("invalid broker URL %q: %w", broker, err)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		u.Scheme = "tcp"
+	default:
+		return "", fmt.Errorf("invalid broker URL %q: scheme %q is not supported, use tcp://", broker, u.Scheme)
+	}
+	if u.Port() == "" {
+		u.Host += ":1883"
+	}
+	return u.String(), nil
+}
+
+func (c *Conn) clientOptions(server string) *paho.ClientOptions {
+	o := paho.NewClientOptions().
+		AddBroker(server).
+		SetClientID(c.opts.ClientID).
+		SetProtocolVersion(4). // MQTT 3.1.1
+		SetCleanSession(true).
+		SetKeepAlive(c.opts.KeepAlive).
+		SetPingTimeout(c.opts.KeepAlive).
+		SetConnectTimeout(5 * time.Second).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(500 * time.Millisecond).
+		SetMaxReconnectInterval(c.opts.MaxReconnectInterval).
+		SetOrderMatters(true).
+		SetOnConnectHandler(func(paho.Client) { go c.onConnect() }).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			if c.opts.OnConnectionLost != nil {
+				c.opts.OnConnectionLost(err)
+			}
+		}).
+		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
+			if failed, ok := n.(paho.ConnectionNotificationBrokerFailed); ok {
+				c.mu.Lock()
+				c.lastErr = failed.Reason
+				c.mu.Unlock()
+			}
+		}).
+		// Each reconnect is a new session with a will of its own.
+		SetReconnectingHandler(func(_ paho.Client, o *paho.ClientOptions) {
+			c.setWill(o, c.session.Add(1))
+		})
+	c.setWill(o, c.session.Load())
+	return o
+}
+
+func (c *Conn) setWill(o *paho.ClientOptions, session uint32) {
+	if c.opts.Will == nil {
+		return
+	}
+	w := c.opts.Will(session)
+	o.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retain)
+}
+
+func (c *Conn) lastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+// onConnect restores the subscriptions, which a clean MQTT session loses on
+// every reconnect, and then tells the owner.
+func (c *Conn) onConnect() {
+	c.mu.Lock()
+	subs := make(map[string]subscription, len(c.subs))
+	for f, s := range c.subs {
+		subs[f] = s
+	}
+	c.mu.Unlock()
+	for filter, s := range subs {
+		c.client.Subscribe(filter, s.qos, c.wrap(s.handler)).WaitTimeout(10 * time.Second)
+	}
+	if c.opts.OnConnect != nil {
+		c.opts.OnConnect(c.session.Load())
+	}
+}
+
+func (c *Conn) wrap(h transport.Handler) paho.MessageHandler {
+	return func(_ paho.Client, m paho.Message) {
+		h(transport.Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
+	}
+}
+
+// Session returns the number of the current or latest connection.
+func (c *Conn) Session() uint32 { return c.session.Load() }
+
+// Publish implements transport.Conn.
+func (c *Conn) Publish(ctx context.Context, topic string, qos byte, retain bool, payload []byte) error {
+	return wait(ctx, c.client.Publish(topic, qos, retain, payload), "publish to "+topic)
+}
+
+// Subscribe implements transport.Conn.
+func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h transport.Handler) error {
+	c.mu.Lock()
+	c.subs[filter] = subscription{qos: qos, handler: h}
+	c.mu.Unlock()
+	return wait(ctx, c.client.Subscribe(filter, qos, c.wrap(h)), "subscribe to "+filter)
+}
+
+// Close implements transport.Conn. It waits up to 250 ms for work in flight.
+func (c *Conn) Close() {
+	c.client.Disconnect(250)
+}
+
+func wait(ctx context.Context, t paho.Token, what string) error {
+	select {
+	case <-t.Done():
+		if err := t.Error(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+}
+
+// Dialer returns a transport.Dialer that connects to broker.
+func Dialer(broker string) transport.Dialer {
+	return func(ctx context.Context, opts transport.Options) (transport.Conn, error) {
+		return Dial(ctx, broker, opts)
+	}
+}
