@@ -16,13 +16,13 @@ import (
 type attemptState int
 
 const (
-	attemptRunning  attemptState = iota
-	attemptDone                  // its result was accepted
-	attemptFailed                // the node reported a failure
-	attemptLost                  // the node went offline or lost the message
-	attemptTimedOut              // past its deadline; a late result still counts
-	attemptSuperseded            // its result came after another attempt's
-	attemptDeclined              // the node did not run it; not held against the task
+	attemptRunning    attemptState = iota
+	attemptDone                    // its result was accepted
+	attemptFailed                  // the node reported a failure
+	attemptLost                    // the node went offline or lost the message
+	attemptTimedOut                // past its deadline; a late result still counts
+	attemptSuperseded              // its result came after another attempt's
+	attemptDeclined                // the node did not run it; not held against the task
 )
 
 func (s attemptState) String() string {
@@ -170,7 +170,7 @@ func (c *Coordinator) finishJobIfEndedLocked(j *job) {
 	}
 	j.finished = time.Now()
 	close(j.ended)
-	elapsed := j.finished.Sub(j.created).Round(time.Millisecond)
+	elapsed := j.finished.Sub(j.created).Round(time.Millisecond).String()
 	if failed := j.count[api.TaskFailed]; failed > 0 {
 		c.log.Warn("job failed", "job", j.id, "tasks", len(j.tasks), "failed", failed, "elapsed", elapsed)
 	} else {

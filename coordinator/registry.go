@@ -175,6 +175,10 @@ func (c *Coordinator) loseNodeLocked(n *node, reason string) {
 			requeued++
 		}
 	}
+	if reason == "left" {
+		c.log.Info("node left", "node", n.id, "session", n.birth.Session, "tasks_requeued", requeued)
+		return
+	}
 	c.log.Warn("node lost", "node", n.id, "reason", reason, "session", n.birth.Session, "tasks_requeued", requeued)
 }
 

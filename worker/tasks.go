@@ -98,7 +98,7 @@ func (w *Worker) runTask(ctx context.Context, t protocol.Task) (r protocol.Resul
 			r.Status, r.Data = protocol.StatusFailed, []byte(fmt.Sprintf("panic in %s handler: %v", t.Kind, p))
 		}
 		w.log.Debug("task ran", "task_id", t.ID, "attempt", t.Attempt, "kind", t.Kind,
-			"status", r.Status, "elapsed", time.Since(start))
+			"status", r.Status, "elapsed", time.Since(start).String())
 	}()
 	out, err := w.handlers[t.Kind](ctx, t.Payload)
 	if err != nil {
@@ -191,14 +191,14 @@ func (w *Worker) drain(runners *sync.WaitGroup, cancelTasks context.CancelFunc) 
 	running := len(w.held) - len(w.queue)
 	w.queue = nil
 	w.mu.Unlock()
-	w.log.Info("draining", "running", running, "timeout", w.opts.DrainTimeout)
+	w.log.Info("draining", "running", running, "timeout", w.opts.DrainTimeout.String())
 
 	finished := make(chan struct{})
 	go func() { runners.Wait(); close(finished) }()
 	select {
 	case <-finished:
 	case <-time.After(w.opts.DrainTimeout):
-		w.log.Warn("drain timeout, cancelling running tasks", "timeout", w.opts.DrainTimeout)
+		w.log.Warn("drain timeout, cancelling running tasks", "timeout", w.opts.DrainTimeout.String())
 		cancelTasks()
 		<-finished
 	}
@@ -218,7 +218,7 @@ func (w *Worker) waitOutboxEmpty(timeout time.Duration) {
 		select {
 		case <-w.sent:
 		case <-deadline:
-			w.log.Warn("results still unsent at shutdown", "timeout", timeout)
+			w.log.Warn("results still unsent at shutdown", "timeout", timeout.String())
 			return
 		}
 	}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/client"
+)
+
+// apiFlags are the flags of the commands that call the HTTP API.
+type apiFlags struct {
+	server string
+	json   bool
+}
+
+func (f *apiFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.server, "server", client.DefaultServer, "URL of the coordinator's HTTP API")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON instead of a table")
+}
+
+func (f *apiFlags) client() (*client.Client, error) {
+	return client.New(f.server, nil)
+}
+
+func newNodesCommand(_ *globalFlags) *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "nodes",
+		Short: "List the nodes the coordinator has seen",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			nodes, err := c.Nodes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), nodes)
+			}
+			printNodes(cmd.OutOrStdout(), nodes, time.Now())
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func printNodes(out io.Writer, nodes []api.Node, now time.Time) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tKINDS\tSLOTS\tIN FLIGHT\tDONE\tFAILED\tLAST SEEN")
+	for _, n := range nodes {
+		state := n.State
+		if n.Reason != "" {
+			state += " (" + n.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s ago\n", n.ID, state, strings.Join(n.Kinds, ","),
+			n.Slots, n.InFlight, n.Done, n.Failed, now.Sub(n.LastSeen).Round(100*time.Millisecond))
+	}
+	tw.Flush()
+}
+
+func newJobsCommand(_ *globalFlags) *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "List the jobs of the coordinator",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			jobs, err := c.Jobs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), jobs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tDONE\tFAILED\tTASKS\tELAPSED")
+			for _, j := range jobs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", j.ID, j.Name, j.State, j.Done, j.Failed, j.Tasks, elapsed(j))
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func elapsed(j api.Job) time.Duration {
+	end := time.Now()
+	if j.Finished != nil {
+		end = *j.Finished
+	}
+	return end.Sub(j.Created).Round(time.Millisecond)
+}
+
+func newJobCommand(_ *globalFlags) *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "job ID",
+		Short: "Show one job: its progress and every attempt of its failed tasks",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			j, err := c.Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), j)
+			}
+			printJob(cmd.OutOrStdout(), j)
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func printJob(out io.Writer, j api.Job) {
+	fmt.Fprintf(out, "job %s", j.ID)
+	if j.Name != "" {
+		fmt.Fprintf(out, " (%s)", j.Name)
+	}
+	fmt.Fprintf(out, ": %s\n", j.State)
+	fmt.Fprintf(out, "tasks: %d done, %d failed, %d running, %d queued, %d in all\n", j.Done, j.Failed, j.Running, j.Queued, j.Tasks)
+	fmt.Fprintf(out, "created %s, elapsed %s\n", j.Created.Format(time.RFC3339), elapsed(j))
+	for _, f := range j.Failures {
+		fmt.Fprintf(out, "task %d failed:\n", f.Index)
+		for _, a := range f.Attempts {
+			fmt.Fprintf(out, "  attempt %d on %s: %s after %.3fs", a.Number, a.Node, a.Outcome, a.Seconds)
+			if a.Error != "" {
+				fmt.Fprintf(out, ": %s", a.Error)
+			}
+			fmt.Fprintln(out)
+		}
+	}
+}
+
+func printJSON(out io.Writer, v any) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+

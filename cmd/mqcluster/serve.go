@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqcluster/mqcluster/broker"
+	"github.com/mqcluster/mqcluster/cluster"
+	"github.com/mqcluster/mqcluster/coordinator"
+	"github.com/mqcluster/mqcluster/jobs"
+	"github.com/mqcluster/mqcluster/protocol"
+	"github.com/mqcluster/mqcluster/transport/mqtt"
+	"github.com/mqcluster/mqcluster/worker"
+)
+
+// coordinatorFlags are the scheduling flags of `up` and `coordinator`.
+type coordinatorFlags struct {
+	apiAddr      string
+	maxAttempts  int
+	taskDeadline time.Duration
+}
+
+func (f *coordinatorFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.apiAddr, "api-addr", cluster.DefaultAPIAddr, "address of the HTTP API")
+	cmd.Flags().IntVar(&f.maxAttempts, "max-attempts", 3, "times a task may fail or lose its node before it is marked failed")
+	cmd.Flags().DurationVar(&f.taskDeadline, "task-deadline", 60*time.Second, "time a node may hold a task before it runs elsewhere")
+}
+
+func (f *coordinatorFlags) options(g *globalFlags) (coordinator.Options, error) {
+	topics, err := g.topics()
+	if err != nil {
+		return coordinator.Options{}, err
+	}
+	if f.maxAttempts < 1 {
+		return coordinator.Options{}, fmt.Errorf("--max-attempts: %d is less than 1", f.maxAttempts)
+	}
+	return coordinator.Options{Topics: topics, MaxAttempts: f.maxAttempts, TaskDeadline: f.taskDeadline, Software: software()}, nil
+}
+
+func software() string { return "mqcluster/" + version }
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func newUpCommand(g *globalFlags) *cobra.Command {
+	var cf coordinatorFlags
+	var opts cluster.Options
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the embedded broker, the coordinator and its HTTP API in one process",
+		Long: `Run the embedded MQTT broker, the coordinator and its HTTP API in one
+process, and with --workers also that many workers. Nodes on other machines
+join by connecting to the broker address; stop with Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if opts.Coordinator, err = cf.options(g); err != nil {
+				return err
+			}
+			opts.Logger, opts.APIAddr = log, cf.apiAddr
+			c, err := cluster.Start(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			log.Info("cluster up", "broker", c.BrokerURL, "api", c.APIURL, "workers", opts.Workers)
+			<-cmd.Context().Done()
+			log.Info("shutting down")
+			c.Close()
+			return nil
+		},
+	}
+	cf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&opts.BrokerAddr, "broker-addr", broker.DefaultAddr, "address the embedded broker listens on")
+	f.StringVar(&opts.BrokerURL, "broker", "", "use this external broker (tcp://host:port) instead of the embedded one")
+	f.IntVar(&opts.Workers, "workers", 0, "workers to run in this process")
+	f.IntVar(&opts.Slots, "slots", 1, "slots (tasks at once) of each in-process worker")
+	f.DurationVar(&opts.TaskDelay, "task-delay", 0, "pause before each task of the in-process workers, to watch scheduling on a fast machine")
+	return cmd
+}
+
+func newCoordinatorCommand(g *globalFlags) *cobra.Command {
+	var cf coordinatorFlags
+	var brokerURL string
+	cmd := &cobra.Command{
+		Use:   "coordinator",
+		Short: "Run the coordinator and its HTTP API against an MQTT broker",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			opts, err := cf.options(g)
+			if err != nil {
+				return err
+			}
+			opts.Logger = log
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			c, err := coordinator.Start(ctx, mqtt.Dialer(brokerURL), opts)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return serveHTTP(cmd.Context(), cf.apiAddr, c.Handler(), log)
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&brokerURL, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL")
+	return cmd
+}
+
+// serveHTTP serves h on addr until ctx ends.
+func serveHTTP(ctx context.Context, addr string, h http.Handler, log interface{ Info(string, ...any) }) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("HTTP API: listen on %s: %w (use --api-addr to pick another port)", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	log.Info("HTTP API listening", "url", "http://"+ln.Addr().String())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newWorkerCommand(g *globalFlags) *cobra.Command {
+	var opts worker.Options
+	var brokerURL string
+	var delay time.Duration
+	var maxPayload int64
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker node that takes tasks from the coordinator",
+		Long: `Run a worker node. It connects to the broker, announces its task kinds
+(image.gray, noop, sleep) and runs up to --slots tasks at once. On SIGINT or
+SIGTERM it stops taking tasks, finishes the running ones within
+--drain-timeout and leaves cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if opts.Topics, err = g.topics(); err != nil {
+				return err
+			}
+			if opts.NodeID == "" {
+				if opts.NodeID, err = defaultNodeID(); err != nil {
+					return err
+				}
+			}
+			if maxPayload < 1 || maxPayload > 1<<32-1 {
+				return fmt.Errorf("--max-payload: %d is not between 1 and 4294967295 bytes", maxPayload)
+			}
+			opts.MaxPayload = uint32(maxPayload)
+			opts.Logger, opts.Software = log, software()
+			w, err := worker.New(opts)
+			if err != nil {
+				return err
+			}
+			if err := jobs.Register(w, delay); err != nil {
+				return err
+			}
+			return w.Run(cmd.Context(), mqtt.Dialer(brokerURL))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&brokerURL, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL")
+	f.StringVar(&opts.NodeID, "id", "", "node id, unique in the cluster (default: the host name)")
+	f.IntVar(&opts.Slots, "slots", 0, "tasks run at once (default: the number of CPUs)")
+	f.IntVar(&opts.Batch, "batch", 0, "most tasks taken in one message (default: 2 x slots)")
+	f.Int64Var(&maxPayload, "max-payload", 64<<20, "largest task payload accepted, in bytes")
+	f.DurationVar(&opts.Heartbeat, "heartbeat", time.Second, "interval between heartbeats")
+	f.DurationVar(&opts.KeepAlive, "keepalive", 10*time.Second, "MQTT keepalive; the broker declares the node dead after 1.5 times this of silence")
+	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 30*time.Second, "on shutdown, time to finish running tasks")
+	f.DurationVar(&delay, "task-delay", 0, "pause before each task, to watch scheduling on a fast machine")
+	return cmd
+}
+
+// defaultNodeID returns the host name, with characters that a node id
+// cannot hold replaced by '-'.
+func defaultNodeID() (string, error) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "", fmt.Errorf("no host name to name the node after (%v): give one with --id", err)
+	}
+	id := []byte(host)
+	for i, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			id[i] = '-'
+		}
+	}
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	return string(id), nil
+}
+
+// coordinatorOptionsForLocal returns the coordinator options of a throwaway
+// cluster: the defaults on the given topics.
+func coordinatorOptionsForLocal(topics protocol.Topics) coordinator.Options {
+	return coordinator.Options{Topics: topics, Software: software()}
+}

@@ -1,0 +1,133 @@
+package imagejob
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/client"
+)
+
+// ConvertOptions configure a grayscale job. Zero values take the defaults.
+type ConvertOptions struct {
+	TileWidth, TileHeight int    // default 128 x 128
+	Method                Method // default Luma
+	MaxPixels             int64  // default DefaultMaxPixels
+	MaxAttempts           int    // per tile; default: the coordinator's
+	// Progress, if set, is called with the tiles done so far while the job runs.
+	Progress func(done, total int)
+}
+
+// Input is an image checked, decoded and cut into tiles, ready to submit.
+type Input struct {
+	In, Out string
+	Pixels  *Pixels
+	Tiles   []Tile
+}
+
+// Prepare checks the output path, loads the input and cuts it into tiles.
+// Every error it returns is one line naming the file at fault, and no task
+// has been sent when it fails.
+func Prepare(in, out string, opts ConvertOptions) (*Input, error) {
+	if opts.TileWidth == 0 && opts.TileHeight == 0 {
+		opts.TileWidth, opts.TileHeight = 128, 128
+	}
+	if err := CheckOutputPath(out); err != nil {
+		return nil, err
+	}
+	p, err := Load(in, opts.MaxPixels)
+	if err != nil {
+		return nil, err
+	}
+	tiles, err := Split(p, opts.TileWidth, opts.TileHeight, opts.Method)
+	if err != nil {
+		return nil, err
+	}
+	return &Input{In: in, Out: out, Pixels: p, Tiles: tiles}, nil
+}
+
+// Summary describes a finished grayscale job.
+type Summary struct {
+	JobID                string
+	Width, Height, Depth int
+	Tiles                int
+	TilesByNode          map[string]int // how many tiles each node converted
+	Elapsed              time.Duration  // from submit to the file written
+	Warnings             []string       // what the output format could not keep
+}
+
+// Convert submits in as a job to the coordinator behind c, waits for it,
+// puts the tiles back together and writes in.Out.
+func Convert(ctx context.Context, c *client.Client, in *Input, opts ConvertOptions) (Summary, error) {
+	start := time.Now()
+	spec := api.JobSpec{
+		Name:        "grayscale " + filepath.Base(in.In),
+		MaxAttempts: opts.MaxAttempts,
+		Meta: map[string]string{
+			"kind": Kind, "input": filepath.Base(in.In), "method": opts.Method.String(),
+			"width": strconv.Itoa(in.Pixels.Width), "height": strconv.Itoa(in.Pixels.Height),
+		},
+	}
+	for _, t := range in.Tiles {
+		spec.Tasks = append(spec.Tasks, api.TaskSpec{Kind: Kind, Payload: t.Payload})
+	}
+	job, err := c.Submit(ctx, spec)
+	if err != nil {
+		return Summary{}, fmt.Errorf("submit %s: %w", in.In, err)
+	}
+	if job, err = waitWithProgress(ctx, c, job, opts.Progress); err != nil {
+		return Summary{}, err
+	}
+	if job.State != api.JobDone {
+		return Summary{}, failedJobError(in, job)
+	}
+	res, err := c.Results(ctx, job.ID)
+	if err != nil {
+		return Summary{}, fmt.Errorf("results of job %s: %w", job.ID, err)
+	}
+	sum := Summary{JobID: job.ID, Width: in.Pixels.Width, Height: in.Pixels.Height, Depth: in.Pixels.Depth,
+		Tiles: len(in.Tiles), TilesByNode: map[string]int{}}
+	outputs := make([][]byte, len(res.Tasks))
+	for i, r := range res.Tasks {
+		outputs[i] = r.Output
+		sum.TilesByNode[r.Node]++
+	}
+	gray, err := Assemble(in.Pixels, in.Tiles, outputs)
+	if err != nil {
+		return Summary{}, fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	img := gray.Image()
+	sum.Warnings = SaveWarnings(in.Out, img)
+	if err := Save(in.Out, img); err != nil {
+		return Summary{}, err
+	}
+	sum.Elapsed = time.Since(start)
+	return sum, nil
+}
+
+// waitWithProgress polls the job until it ends, reporting progress.
+func waitWithProgress(ctx context.Context, c *client.Client, job api.Job, progress func(int, int)) (api.Job, error) {
+	for !job.Ended() {
+		var err error
+		if job, err = c.WaitJob(ctx, job.ID, 200*time.Millisecond); err != nil {
+			return job, fmt.Errorf("wait for job %s: %w", job.ID, err)
+		}
+		if progress != nil {
+			progress(job.Done+job.Failed, job.Tasks)
+		}
+	}
+	return job, nil
+}
+
+func failedJobError(in *Input, job api.Job) error {
+	msg := fmt.Sprintf("convert %s: job %s %s: %d of %d tiles failed", in.In, job.ID, job.State, job.Failed, job.Tasks)
+	if len(job.Failures) > 0 && len(job.Failures[0].Attempts) > 0 {
+		f := job.Failures[0]
+		last := f.Attempts[len(f.Attempts)-1]
+		msg += fmt.Sprintf(", %s: %s", in.Tiles[f.Index], last.Error)
+	}
+	return fmt.Errorf("%s (see `mqcluster job %s` for every attempt)", msg, job.ID)
+}
