@@ -21,8 +21,13 @@ type Options struct {
 	// Addr is the TCP address to listen on; default DefaultAddr. Port 0
 	// picks a free port, which Addr on the Broker then reports.
 	Addr string
-	// Logger receives the broker's warnings and errors; default slog.Default().
+	// Logger receives the broker's warnings and errors, and client connects
+	// and disconnects at Debug level; default slog.Default().
 	Logger *slog.Logger
+	// OnConnect, if set, is called with the client id of each client whose
+	// connection the broker accepted. It runs on the client's goroutine and
+	// must not block.
+	OnConnect func(clientID string)
 }
 
 // Broker is a running embedded broker.
@@ -50,6 +55,11 @@ func Start(opts Options) (*Broker, error) {
 	})
 	// TODO: authentication and ACLs; until then every client is let in.
 	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	events := &eventHook{log: opts.Logger.With("component", "broker"), onConnect: opts.OnConnect}
+	if err := server.AddHook(events, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}

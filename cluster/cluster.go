@@ -33,8 +33,11 @@ type Options struct {
 	// TaskDelay adds a pause before each task of the in-process workers, to
 	// watch scheduling and failover on a machine that is otherwise too fast.
 	TaskDelay   time.Duration
-	Coordinator coordinator.Options // Logger and Topics are filled in from Logger and Topics below
+	Coordinator coordinator.Options // its Logger is replaced by Logger
 	Logger      *slog.Logger
+	// OnBrokerConnect, if set, is passed to the embedded broker as its
+	// OnConnect callback.
+	OnBrokerConnect func(clientID string)
 }
 
 // DefaultAPIAddr is where the HTTP API listens unless told otherwise.
@@ -68,7 +71,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 func (c *Cluster) start(ctx context.Context, opts Options) error {
 	if c.BrokerURL == "" {
-		b, err := broker.Start(broker.Options{Addr: opts.BrokerAddr, Logger: opts.Logger})
+		b, err := broker.Start(broker.Options{Addr: opts.BrokerAddr, Logger: opts.Logger, OnConnect: opts.OnBrokerConnect})
 		if err != nil {
 			return err
 		}

@@ -17,13 +17,17 @@ import (
 // Lines logged after the test ends, by goroutines still winding down, are
 // dropped, since t.Log would panic then.
 func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func newTestWriter(t testing.TB) *testWriter {
 	w := &testWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
 		w.done = true
 		w.mu.Unlock()
 	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return w
 }
 
 type testWriter struct {

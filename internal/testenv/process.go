@@ -1,0 +1,99 @@
+package testenv
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds ./cmd/mqcluster once per test binary and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mqcluster-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "mqcluster")
+		cmd := exec.Command("go", "build", "-race", "-o", binPath, "github.com/mqcluster/mqcluster/cmd/mqcluster")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{err: err, out: string(out)}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build mqcluster: %v", buildErr)
+	}
+	return binPath
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// Process is a child process of a test.
+type Process struct {
+	Cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartProcess runs the mqcluster binary with args, its output going to the
+// test log with name as prefix. It is killed when the test ends.
+func StartProcess(t testing.TB, name string, args ...string) *Process {
+	t.Helper()
+	cmd := exec.Command(Binary(t), args...)
+	out := LogWriter(t, name)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &Process{Cmd: cmd, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		out.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Signal(syscall.SIGKILL)
+		<-p.done
+	})
+	return p
+}
+
+// Signal sends sig to the process; a process that has exited is ignored.
+func (p *Process) Signal(sig syscall.Signal) {
+	p.Cmd.Process.Signal(sig)
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// LogWriter returns a writer whose lines go to the test log with a prefix.
+// Close it when the writing process has exited.
+func LogWriter(t testing.TB, prefix string) io.WriteCloser {
+	r, w := io.Pipe()
+	out := newTestWriter(t)
+	go func() {
+		s := bufio.NewScanner(r)
+		s.Buffer(make([]byte, 64<<10), 1<<20)
+		for s.Scan() {
+			out.Write([]byte(prefix + ": " + s.Text() + "\n"))
+		}
+	}()
+	return w
+}
