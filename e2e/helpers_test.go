@@ -49,10 +49,16 @@ func startCluster(t *testing.T, brokerURL string) *testCluster {
 	}
 	t.Cleanup(c.Close)
 	tc.Cluster = c
-	if tc.client, err = client.New(c.APIURL, nil); err != nil {
+	startClient(t, tc)
+	return tc
+}
+
+func startClient(t *testing.T, tc *testCluster) {
+	t.Helper()
+	var err error
+	if tc.client, err = client.New(tc.APIURL, nil); err != nil {
 		t.Fatal(err)
 	}
-	return tc
 }
 
 func (tc *testCluster) connectedAt(id string) (time.Time, bool) {
