@@ -28,16 +28,29 @@ func startCoordinator(t *testing.T, brokerURL string, opts coordinator.Options) 
 	return c
 }
 
-// startWorker runs an in-process worker until the test ends.
+// startWorker runs an in-process worker with the noop and sleep kinds until
+// the test ends.
 func startWorker(t *testing.T, brokerURL string, opts worker.Options) {
+	t.Helper()
+	startWorkerWith(t, brokerURL, opts, map[string]worker.HandlerFunc{
+		builtin.NoopKind: builtin.Noop, builtin.SleepKind: builtin.Sleep,
+	})
+}
+
+// startWorkerWith runs an in-process worker with the given handlers until
+// the test ends.
+func startWorkerWith(t *testing.T, brokerURL string, opts worker.Options, handlers map[string]worker.HandlerFunc) {
 	t.Helper()
 	opts.Logger = testenv.Logger(t).With("component", "worker")
 	w, err := worker.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Handle(builtin.NoopKind, builtin.Noop)
-	w.Handle(builtin.SleepKind, builtin.Sleep)
+	for kind, h := range handlers {
+		if err := w.Handle(kind, h); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -22,8 +22,8 @@ type corpusFile struct {
 	grayscale     bool
 }
 
-// corpus lists every image in testdataDir. README.md there says how each
-// file was made.
+// corpus lists every image in testdataDir. README.md in that directory gives
+// the command that made each file.
 var corpus = []corpusFile{
 	{"anim.gif", "*image.Paletted", 40, 30, 8, false, false},
 	{"baseline.jpg", "*image.YCbCr", 67, 45, 8, false, false},

@@ -55,14 +55,14 @@ func (e *loadError) Unwrap() []error {
 // Load reads the PNG, JPEG or GIF file at path and returns its pixels. It
 // reads the header first and rejects the image with ErrTooLarge, before
 // decoding any pixel data, when width*height exceeds maxPixels. A maxPixels
-// of 0 selects DefaultMaxPixels.
+// of 0 selects DefaultMaxPixels, and a negative one is an error.
 //
-// Of a GIF, Load returns the first frame at the frame's own size, which may
-// be smaller than the GIF's logical screen.
+// For a GIF, Load returns only the first frame, at the frame's own size, which
+// may be smaller than the GIF's logical screen.
 //
 // An error that opening the file returns, such as a missing file, comes back
-// as the *fs.PathError of os.Open. Every other error is one line that names
-// path.
+// as the *fs.PathError of os.Open. Every other error about the file is one
+// line that names path.
 func Load(path string, maxPixels int64) (*Pixels, error) {
 	if maxPixels < 0 {
 		return nil, fmt.Errorf("invalid pixel limit %d: --max-pixels must be positive", maxPixels)

@@ -52,6 +52,8 @@ func TestLoadErrors(t *testing.T) {
 	rgb8 := readTestdata(t, "rgb8.png")
 	corrupt := bytes.Clone(rgb8)
 	corrupt[len(corrupt)/2] ^= 0xff // inside IDAT, so its checksum fails
+	// SOF9 marks arithmetic coding, which Go's JPEG decoder does not support.
+	arithmetic := bytes.Replace(readTestdata(t, "baseline.jpg"), []byte{0xff, 0xc0}, []byte{0xff, 0xc9}, 1)
 	files := map[string][]byte{
 		"empty.png":            {},
 		"truncated.png":        rgb8[:len(rgb8)/2],
@@ -62,6 +64,7 @@ func TestLoadErrors(t *testing.T) {
 		"zero.gif":             gifHeaderOnly(0, 7),
 		"truncated.jpg":        readTestdata(t, "baseline.jpg")[:1000],
 		"bad.bmp":              []byte("BM\x3a\x00\x00\x00"),
+		"arithmetic.jpg":       arithmetic,
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
@@ -81,6 +84,7 @@ func TestLoadErrors(t *testing.T) {
 		{"truncated header.png", 0, "decode " + path("truncated header.png") + ": truncated PNG data (unexpected EOF), copy or export the file again", io.ErrUnexpectedEOF},
 		{"corrupt.png", 0, "decode " + path("corrupt.png") + ": invalid PNG data (png: invalid format: zlib: invalid checksum), copy or export the file again", ErrInvalidImage},
 		{"truncated.jpg", 0, "decode " + path("truncated.jpg") + ": truncated JPEG data (invalid JPEG format: short Huffman data), copy or export the file again", ErrInvalidImage},
+		{"arithmetic.jpg", 0, "decode " + path("arithmetic.jpg") + ": JPEG feature not supported by Go's decoder (unsupported JPEG feature: unknown marker), re-save the file as an 8-bit PNG or a baseline JPEG", ErrInvalidImage},
 		{"photo.txt", 0, path("photo.txt") + ": not a supported image (PNG, JPEG or GIF)", ErrNotImage},
 		{"bad.bmp", 0, path("bad.bmp") + ": not a supported image (PNG, JPEG or GIF)", ErrNotImage},
 		{"huge.png", 0, path("huge.png") + ": 100000x100000 pixels is more than the limit of 100000000 (--max-pixels), raise the limit to convert it", ErrTooLarge},
@@ -90,7 +94,14 @@ func TestLoadErrors(t *testing.T) {
 		{"rgb8.png", -1, "invalid pixel limit -1: --max-pixels must be positive", nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
+		name := tt.file
+		switch {
+		case tt.file == "":
+			name = "directory"
+		case tt.limit < 0:
+			name = "negative limit"
+		}
+		t.Run(name, func(t *testing.T) {
 			target := path(tt.file)
 			if tt.file == "rgb8.png" {
 				target = testdataPath(tt.file)

@@ -26,7 +26,7 @@ func (g *GrayPlane) Image() image.Image {
 		copy(out, gray)
 		copy(out[sampleSize:], gray)
 		copy(out[2*sampleSize:], gray)
-		
+		copy(out[3*sampleSize:], alpha)
 	}
 	if g.Depth == 16 {
 		return &image.NRGBA64{Pix: pix, Stride: 8 * g.Width, Rect: rect}

@@ -191,7 +191,8 @@ func nrgba64Reader(img image.Image) func(x, y int) color.NRGBA64 {
 	}
 }
 
-// validate reports whether the fields of p are consistent with each other.
+// validate returns an error naming the first field of p that is invalid or
+// inconsistent with the others.
 func (p *Pixels) validate() error {
 	if p.Depth != 8 && p.Depth != 16 {
 		return fmt.Errorf("invalid pixel depth %d: expected 8 or 16", p.Depth)

@@ -20,8 +20,8 @@ import (
 // that Save can write.
 var ErrUnsupportedFormat = errors.New("unsupported output format")
 
-// jpegQuality is the quality of JPEG output, high because the source is a
-// photo that was already compressed once in most cases.
+// jpegQuality is the quality of JPEG output on the 1 to 100 scale of
+// image/jpeg.
 const jpegQuality = 95
 
 const supportedExtensions = ".png, .jpg, .jpeg or .gif"
@@ -81,9 +81,10 @@ func CheckOutputPath(path string) error {
 // V for R = G = B = V. SaveWarnings describes these losses for logging.
 //
 // Save never leaves a partial file at path: it writes a temporary file in the
-// same directory, flushes it to disk, and renames it over path. On any error
-// path keeps its previous content and the temporary file is removed. The new
-// file gets the mode of the file it replaces, or 0644.
+// same directory, flushes it to disk, and renames it over path, or over the
+// file that path links to when it is a symbolic link. On any error path keeps
+// its previous content and the temporary file is removed. The new file gets
+// the mode of the file it replaces, or 0644.
 func Save(path string, img image.Image) error {
 	if err := CheckOutputPath(path); err != nil {
 		return err
@@ -168,13 +169,18 @@ func grayPaletted(img image.Image) *image.Paletted {
 
 // writeFileAtomic writes the output of encode to a temporary file next to
 // path and renames it over path once the data is on disk. On error it removes
-// the temporary file and leaves path untouched.
+// the temporary file and leaves path untouched. When path is a symbolic link,
+// the file it points to is replaced and the link stays.
 func writeFileAtomic(path string, encode func(io.Writer) error) (err error) {
+	target := path
+	if resolved, resolveErr := filepath.EvalSymlinks(path); resolveErr == nil {
+		target = resolved
+	}
 	mode := fs.FileMode(0o644)
-	if info, statErr := os.Stat(path); statErr == nil {
+	if info, statErr := os.Stat(target); statErr == nil {
 		mode = info.Mode().Perm()
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
@@ -204,7 +210,7 @@ func writeFileAtomic(path string, encode func(io.Writer) error) (err error) {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(tmp.Name(), target); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return nil

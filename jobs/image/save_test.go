@@ -56,21 +56,21 @@ func dirEntries(t *testing.T, dir string) []string {
 }
 
 func TestGrayPlaneImageTypes(t *testing.T) {
-	gray8 := []byte{10, 20}
-	gray16 := []byte{0x12, 0x34, 0xab, 0xcd}
+	samples8 := []byte{10, 20}
+	samples16 := []byte{0x12, 0x34, 0xab, 0xcd}
 	tests := []struct {
 		name      string
 		plane     GrayPlane
 		wantType  string
 		wantPixel color.Color // pixel (1, 0)
 	}{
-		{"depth 8", GrayPlane{Width: 2, Height: 1, Depth: 8, Gray: gray8},
+		{"depth 8", GrayPlane{Width: 2, Height: 1, Depth: 8, Gray: samples8},
 			"*image.Gray", color.Gray{Y: 20}},
-		{"depth 16", GrayPlane{Width: 2, Height: 1, Depth: 16, Gray: gray16},
+		{"depth 16", GrayPlane{Width: 2, Height: 1, Depth: 16, Gray: samples16},
 			"*image.Gray16", color.Gray16{Y: 0xabcd}},
-		{"depth 8 alpha", GrayPlane{Width: 2, Height: 1, Depth: 8, Gray: gray8, Alpha: []byte{0, 0x80}},
+		{"depth 8 alpha", GrayPlane{Width: 2, Height: 1, Depth: 8, Gray: samples8, Alpha: []byte{0, 0x80}},
 			"*image.NRGBA", color.NRGBA{R: 20, G: 20, B: 20, A: 0x80}},
-		{"depth 16 alpha", GrayPlane{Width: 2, Height: 1, Depth: 16, Gray: gray16, Alpha: []byte{0, 0, 0x80, 0x01}},
+		{"depth 16 alpha", GrayPlane{Width: 2, Height: 1, Depth: 16, Gray: samples16, Alpha: []byte{0, 0, 0x80, 0x01}},
 			"*image.NRGBA64", color.NRGBA64{R: 0xabcd, G: 0xabcd, B: 0xabcd, A: 0x8001}},
 	}
 	for _, tt := range tests {
@@ -433,6 +433,29 @@ func TestSaveReplacesFileAndKeepsMode(t *testing.T) {
 	}
 	if info, err := os.Stat(fresh); err != nil || info.Mode().Perm() != 0o644 {
 		t.Errorf("new file: %v, mode %v, want 0644", err, info.Mode().Perm())
+	}
+}
+
+func TestSaveThroughSymlinkKeepsLink(t *testing.T) {
+	dir := t.TempDir()
+	linked := filepath.Join(dir, "real.png")
+	writeOriginal(t, linked)
+	link := filepath.Join(dir, "link.png")
+	if err := os.Symlink("real.png", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := Save(link, (&GrayPlane{Width: 1, Height: 1, Depth: 8, Gray: []byte{7}}).Image()); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Lstat(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("link.png was replaced by a regular file")
+	}
+	if saved, ok := decodeFile(t, linked).(*image.Gray); !ok || saved.Pix[0] != 7 {
+		t.Errorf("real.png does not contain the new image")
 	}
 }
 

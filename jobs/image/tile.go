@@ -81,7 +81,8 @@ func copyRect(plane []byte, pixelSize, width int, t Tile) []byte {
 // image's alpha.
 type GrayPlane struct {
 	Width, Height int
-	// Depth is the number of bits per sample, 8 or 16, that of the source.
+	// Depth is the number of bits per sample, 8 or 16, the same as the
+	// source's.
 	Depth int
 	// Gray contains 1 sample per pixel in row-major order, 1 byte each at
 	// depth 8 and 2 bytes big-endian at depth 16.

@@ -12,8 +12,8 @@ import (
 	"testing"
 )
 
-// syntheticPixels returns a width x height image whose RGB samples count up,
-// so every pixel differs from its neighbors.
+// syntheticPixels returns a width x height image whose samples follow a
+// fixed pattern in which neighboring pixels differ.
 func syntheticPixels(width, height, depth int) *Pixels {
 	p := &Pixels{Width: width, Height: height, Depth: depth}
 	p.RGB = make([]byte, width*height*3*bytesPerSample(depth))
