@@ -16,8 +16,8 @@ import (
 	"github.com/mqcluster/mqcluster/api"
 	"github.com/mqcluster/mqcluster/client"
 	"github.com/mqcluster/mqcluster/cluster"
-	imagejob "github.com/mqcluster/mqcluster/jobs/image"
 	"github.com/mqcluster/mqcluster/internal/testenv"
+	imagejob "github.com/mqcluster/mqcluster/jobs/image"
 )
 
 const imagesDir = "../testdata/images"
