@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -57,6 +58,9 @@ type Process struct {
 func StartProcess(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
+	// The race runtime sleeps a second before exit by default; the tests
+	// time how fast processes leave.
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	out := LogWriter(t, name)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -84,6 +88,7 @@ func (p *Process) Signal(sig syscall.Signal) {
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // LogWriter returns a writer whose lines go to the test log with a prefix.
+// A data race reported by a race-enabled child process fails the test.
 // Close it when the writing process has exited.
 func LogWriter(t testing.TB, prefix string) io.WriteCloser {
 	r, w := io.Pipe()
@@ -92,7 +97,11 @@ func LogWriter(t testing.TB, prefix string) io.WriteCloser {
 		s := bufio.NewScanner(r)
 		s.Buffer(make([]byte, 64<<10), 1<<20)
 		for s.Scan() {
-			out.Write([]byte(prefix + ": " + s.Text() + "\n"))
+			line := s.Text()
+			out.Write([]byte(prefix + ": " + line + "\n"))
+			if strings.Contains(line, "WARNING: DATA RACE") {
+				out.fail(prefix + ": the race detector found a data race; see the log above")
+			}
 		}
 	}()
 	return w

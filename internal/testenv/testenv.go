@@ -63,3 +63,12 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// fail marks the test failed, unless it has ended.
+func (w *testWriter) fail(msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Error(msg)
+	}
+}
