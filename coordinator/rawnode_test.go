@@ -80,4 +80,3 @@ func (n *rawNode) nextTasks() *protocol.Tasks {
 		return nil
 	}
 }
-
