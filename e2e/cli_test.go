@@ -65,6 +65,7 @@ func TestGrayscaleBadInputsSendNoTask(t *testing.T) {
 		{"truncated PNG", write("cut.png", png[:len(png)/2]), "out.png", "cut.png"},
 		{"directory", dir, "out.png", "directory"},
 		{"missing file", filepath.Join(dir, "missing.png"), "out.png", "no such file"},
+		{"path through a file", filepath.Join(imagesDir, "coffee.png", "x.png"), "out.png", "not a directory"},
 		{"absurd size", write("huge.png", hugePNGHeader()), "out.png", "limit"},
 		{"unknown output format", filepath.Join(imagesDir, "coffee.png"), "out.bmp", ".bmp"},
 	}

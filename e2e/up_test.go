@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/client"
+	"github.com/mqcluster/mqcluster/internal/testenv"
+	imagejob "github.com/mqcluster/mqcluster/jobs/image"
+)
+
+// The multi-machine setup of the README, on one machine: `mqcluster up` with
+// an in-process worker, a `mqcluster worker` process joining it, and the
+// image job submitted with --server.
+func TestUpWorkerAndServerCommands(t *testing.T) {
+	brokerAddr, apiAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	up := testenv.StartProcess(t, "up", "up", "--workers", "1", "--broker-addr", brokerAddr,
+		"--api-addr", apiAddr, "--log-format", "text")
+	testenv.WaitListening(t, apiAddr, 20*time.Second)
+	startWorker(t, "tcp://"+brokerAddr, "joiner")
+	apiClient := waitForNodes(t, "http://"+apiAddr, "local-1", "joiner")
+
+	in := filepath.Join(imagesDir, "camera.png")
+	out := filepath.Join(t.TempDir(), "camera-gray.png")
+	code, stdout, stderr := runCLI(t, "image", "grayscale", "--server", "http://"+apiAddr, "--tile", "64x32", in, out)
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "128 tiles on 2 nodes") {
+		t.Errorf("stdout %q, want 128 tiles on 2 nodes", stdout)
+	}
+	sameBytes(t, out, readFile(t, out), referenceOutput(t, in, ".png", 64, 32, imagejob.Luma))
+
+	jobs, err := apiClient.Jobs(context.Background())
+	if err != nil || len(jobs) != 1 || jobs[0].State != "done" {
+		t.Errorf("jobs %+v (%v), want one done", jobs, err)
+	}
+	up.Signal(syscall.SIGTERM)
+	select {
+	case <-up.Done():
+		if code := up.Cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("up exit code %d after SIGTERM, want 0", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("up still running 15s after SIGTERM")
+	}
+}
+
+// The coordinator as its own process, on Mosquitto.
+func TestCoordinatorCommandOnMosquitto(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	apiAddr := testenv.FreeAddr(t)
+	testenv.StartProcess(t, "coordinator", "coordinator", "--broker", m.URL, "--api-addr", apiAddr, "--log-format", "text")
+	testenv.WaitListening(t, apiAddr, 20*time.Second)
+	startWorker(t, m.URL, "m-1")
+	startWorker(t, m.URL, "m-2")
+	waitForNodes(t, "http://"+apiAddr, "m-1", "m-2")
+
+	in := filepath.Join(imagesDir, "chelsea.png")
+	out := filepath.Join(t.TempDir(), "chelsea-gray.jpg")
+	code, _, stderr := runCLI(t, "image", "grayscale", "--server", "http://"+apiAddr, "--method", "average", in, out)
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, stderr)
+	}
+	sameBytes(t, out, readFile(t, out), referenceOutput(t, in, ".jpg", 128, 128, imagejob.Average))
+}
+
+// waitForNodes polls the API until every id is online, and returns the client.
+func waitForNodes(t *testing.T, server string, ids ...string) *client.Client {
+	t.Helper()
+	c, err := client.New(server, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "nodes "+strings.Join(ids, ", ")+" online", func() bool {
+		nodes, err := c.Nodes(context.Background())
+		if err != nil {
+			return false
+		}
+		online := map[string]bool{}
+		for _, n := range nodes {
+			online[n.ID] = n.State == api.NodeOnline
+		}
+		for _, id := range ids {
+			if !online[id] {
+				return false
+			}
+		}
+		return true
+	})
+	return c
+}
