@@ -13,7 +13,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// DefaultAddr is where the embedded broker listens unless told otherwise.
+// DefaultAddr is the embedded broker's default listen address.
 const DefaultAddr = "127.0.0.1:1883"
 
 // Options configure the embedded broker. Zero values take the defaults.

@@ -16,7 +16,7 @@ import (
 	"github.com/mqcluster/mqcluster/api"
 )
 
-// DefaultServer is the coordinator's API address unless told otherwise.
+// DefaultServer is the default URL of the coordinator's HTTP API.
 const DefaultServer = "http://127.0.0.1:8080"
 
 // Client calls one coordinator.
@@ -67,7 +67,7 @@ func (c *Client) WaitJob(ctx context.Context, id string, wait time.Duration) (ap
 	return job, err
 }
 
-// Jobs returns every job the coordinator knows.
+// Jobs returns every job the coordinator has in memory.
 func (c *Client) Jobs(ctx context.Context) ([]api.Job, error) {
 	var jobs []api.Job
 	err := c.do(ctx, http.MethodGet, "/api/v1/jobs", nil, &jobs)

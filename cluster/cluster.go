@@ -40,7 +40,7 @@ type Options struct {
 	OnBrokerConnect func(clientID string)
 }
 
-// DefaultAPIAddr is where the HTTP API listens unless told otherwise.
+// DefaultAPIAddr is the HTTP API's default listen address.
 const DefaultAPIAddr = "127.0.0.1:8080"
 
 // Cluster is a running in-process cluster.

@@ -20,9 +20,9 @@ func TestDuplicateAndForeignResultsDropped(t *testing.T) {
 	job, _ := c.Submit(noopJob(2))
 	ta, tb := a.nextTasks().Tasks[0], b.nextTasks().Tasks[0]
 
-	// raw-b answers for the task given to raw-a: not accepted.
+	// raw-b sends a result for the task given to raw-a: not accepted.
 	b.sendResults(protocol.Result{ID: ta.ID, Attempt: ta.Attempt, Data: []byte("forged")})
-	// raw-a answers twice, as a QoS 1 redelivery would: accepted once.
+	// raw-a sends its result twice, as a QoS 1 redelivery would: accepted once.
 	ok := protocol.Result{ID: ta.ID, Attempt: ta.Attempt, Data: ta.Payload}
 	a.sendResults(ok)
 	a.sendResults(ok)

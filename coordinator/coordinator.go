@@ -1,6 +1,6 @@
 // Package coordinator keeps the registry of nodes, the jobs and their tasks,
 // and the scheduler that sends tasks to nodes. It talks to nodes through a
-// transport.Conn and knows nothing of the MQTT client library.
+// transport.Conn and does not depend on the MQTT client library.
 //
 // Lock rule: Coordinator.mu guards every field below it in the struct and
 // all job, task and node state. Nothing blocks while holding it: messages
@@ -64,7 +64,7 @@ type Coordinator struct {
 	log    *slog.Logger
 	conn   transport.Conn
 	epoch  uint32
-	wake   chan struct{} // a send asks the dispatcher to run
+	wake   chan struct{} // a send wakes the dispatcher
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	closed sync.Once
@@ -73,7 +73,7 @@ type Coordinator struct {
 	connected bool // false while the broker connection is down: no heartbeat timeouts then
 	nodes     map[string]*node
 	nodeOrder []string // ids of all nodes, sorted, for round-robin dispatch
-	nextNode  int      // where the next dispatch round starts in nodeOrder
+	nextNode  int      // index in nodeOrder of the first node of the next dispatch round
 	jobs      map[string]*job
 	jobOrder  []*job
 	tasks     map[uint64]*task // every task of every job, by id

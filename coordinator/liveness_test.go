@@ -12,7 +12,7 @@ import (
 )
 
 // A task that takes longer than the keepalive must not stop the worker's
-// MQTT client from answering pings or sending heartbeats.
+// MQTT client from sending keepalive pings and heartbeats.
 func TestSlowTaskKeepsNodeOnline(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{})

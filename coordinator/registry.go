@@ -16,11 +16,11 @@ type node struct {
 	birth    protocol.Birth
 	kinds    map[string]bool
 	online   bool
-	reason   string // why it went offline
+	reason   string // the cause of going offline
 	lastSeen time.Time
 	// inflight holds the attempts that count against the node's slots:
-	// sent and not yet answered, including ones past their deadline that
-	// the node still reports holding.
+	// sent and without a result yet, including ones past their deadline
+	// that the node still lists in its heartbeats.
 	inflight map[protocol.TaskRef]*attempt
 	done     uint64
 	failed   uint64
@@ -212,8 +212,8 @@ func (c *Coordinator) sweep(now time.Time) {
 	for _, n := range c.nodes {
 		for _, a := range n.inflight {
 			if a.state == attemptRunning && now.After(a.deadline) {
-				// The attempt keeps its slot on the node until the node
-				// answers or stops listing it in its heartbeats.
+				// The attempt keeps its slot on the node until a result
+				// arrives or the node stops listing it in its heartbeats.
 				c.endAttemptLocked(a, attemptTimedOut, "deadline of "+a.deadline.Sub(a.started).String()+" exceeded on node "+a.node, now)
 				c.kick()
 			}

@@ -30,8 +30,8 @@ func (w *Worker) onTasks(msg transport.Message) {
 		if w.held[ref] {
 			continue // a QoS 1 redelivery of a task already here
 		}
-		if reason, status := w.refusal(t); reason != "" {
-			w.log.Warn("refused task", "task_id", t.ID, "attempt", t.Attempt, "kind", t.Kind, "reason", reason)
+		if reason, status := w.rejection(t); reason != "" {
+			w.log.Warn("rejected task", "task_id", t.ID, "attempt", t.Attempt, "kind", t.Kind, "reason", reason)
 			w.queueResultLocked(protocol.Result{ID: t.ID, Attempt: t.Attempt, Status: status, Data: []byte(reason)})
 			continue
 		}
@@ -41,8 +41,8 @@ func (w *Worker) onTasks(msg transport.Message) {
 	w.signal(w.ready)
 }
 
-// refusal returns why the node cannot run t, or "" if it can.
-func (w *Worker) refusal(t protocol.Task) (string, protocol.Status) {
+// rejection returns the reason the node cannot run t, or "" if it can.
+func (w *Worker) rejection(t protocol.Task) (string, protocol.Status) {
 	switch {
 	case w.draining.Load():
 		return "node " + w.opts.NodeID + " is shutting down", protocol.StatusDeclined

@@ -56,7 +56,7 @@ type Summary struct {
 	Tiles                int
 	TilesByNode          map[string]int // how many tiles each node converted
 	Elapsed              time.Duration  // from submit to the file written
-	Warnings             []string       // what the output format could not keep
+	Warnings             []string       // data the output format could not keep
 }
 
 // Convert submits in as a job to the coordinator behind c, waits for it,
