@@ -96,11 +96,11 @@ func tableRows(t *testing.T, out string, wantHeader []string) []map[string]strin
 	return rows
 }
 
-func cellInt(t *testing.T, what, s string) int {
+func cellInt(t *testing.T, column, cell string) int {
 	t.Helper()
-	n, err := strconv.Atoi(s)
+	n, err := strconv.Atoi(cell)
 	if err != nil {
-		t.Fatalf("%s %q is not a number", what, s)
+		t.Fatalf("%s %q is not a number", column, cell)
 	}
 	return n
 }
@@ -154,8 +154,14 @@ func TestListCommands(t *testing.T) {
 		}
 		for i, id := range []string{"list-a", "list-b"} {
 			n := nodes[i]
-			if n.ID != id || n.State != api.NodeOnline || n.Slots != 1 {
-				t.Errorf("node %d: %s %s with %d slots, want %s online with 1", i, n.ID, n.State, n.Slots, id)
+			if n.ID != id {
+				t.Errorf("node %d: %q, want %s", i, n.ID, id)
+			}
+			if n.State != api.NodeOnline {
+				t.Errorf("%s: state %s, want online", n.ID, n.State)
+			}
+			if n.Slots != 1 {
+				t.Errorf("%s: %d slots, want 1", n.ID, n.Slots)
 			}
 			if want := []string{"image.gray", "noop", "sleep"}; !slices.Equal(n.Kinds, want) {
 				t.Errorf("%s: kinds %v, want %v", n.ID, n.Kinds, want)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of mqcluster. On a fresh Debian machine it first installs
 # what the tests need: Mosquitto, the external broker the tests run against.
-# Takes about 5 minutes on 2 cores. FUZZTIME sets how long each fuzz target
+# Takes about 2 minutes on 2 cores. FUZZTIME sets how long each fuzz target
 # runs (default 5s); `make fuzz` runs them longer.
 set -euo pipefail
 cd "$(dirname "$0")/.."

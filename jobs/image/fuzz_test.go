@@ -3,6 +3,8 @@ package imagejob
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -78,4 +80,37 @@ func checkGrayWithinChannels(t *testing.T, task TileTask, out []byte) {
 			t.Fatalf("%v pixel %d: gray %d is outside its channels %d, %d, %d", task.Method, i/size, y, r, g, b)
 		}
 	}
+}
+
+// FuzzLoad feeds arbitrary file contents to Load: it must return an error or
+// pixels whose buffers match the size it reports, never panic, and never
+// decode an image over the pixel limit. The seeds are the test images under
+// 2 KB, since go test -fuzz minimizes every new interesting input, for up to
+// a minute by default, and that is slow on larger ones.
+func FuzzLoad(f *testing.F) {
+	for _, name := range []string{"pixel1x1.png", "gray1.png", "palette_trns.png", "graya8.png", "gray.jpg", "transparent.gif"} {
+		b, err := os.ReadFile(filepath.Join(testdataDir, name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	const limit = 1 << 16
+	path := filepath.Join(f.TempDir(), "input")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Load(path, limit)
+		if err != nil {
+			return
+		}
+		samples := p.Width * p.Height * bytesPerSample(p.Depth)
+		if int64(p.Width)*int64(p.Height) > limit {
+			t.Fatalf("decoded %dx%d, over the limit of %d pixels", p.Width, p.Height, limit)
+		}
+		if len(p.RGB) != 3*samples || (p.Alpha != nil && len(p.Alpha) != samples) {
+			t.Fatalf("%dx%d depth %d: RGB %d bytes, alpha %d bytes", p.Width, p.Height, p.Depth, len(p.RGB), len(p.Alpha))
+		}
+	})
 }
