@@ -9,7 +9,8 @@
 //	GET  /api/v1/nodes              -> []Node
 //	GET  /api/v1/stats              -> Stats
 //
-// Errors come as Error with a 4xx or 5xx status.
+// Errors come as Error with a 4xx or 5xx status, except 405 Method Not
+// Allowed, which net/http writes as plain text.
 package api
 
 import "time"

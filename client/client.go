@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mqcluster/mqcluster/api"
@@ -31,11 +32,12 @@ func New(server string, hc *http.Client) (*Client, error) {
 	if server == "" {
 		server = DefaultServer
 	}
-	if !strings.Contains(server, "://") {
-		server = "http://" + server
+	full := server
+	if !strings.Contains(full, "://") {
+		full = "http://" + full
 	}
-	u, err := url.Parse(server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := url.Parse(full)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("invalid server URL %q: use http://host:port", server)
 	}
 	if hc == nil {
@@ -59,7 +61,7 @@ func (c *Client) Job(ctx context.Context, id string) (api.Job, error) {
 }
 
 // WaitJob returns the status of job id once it ends, or after wait at the
-// latest, whichever comes first.
+// latest, whichever comes first. The coordinator rejects a wait over 5 minutes.
 func (c *Client) WaitJob(ctx context.Context, id string, wait time.Duration) (api.Job, error) {
 	var job api.Job
 	path := "/api/v1/jobs/" + url.PathEscape(id) + "?wait=" + url.QueryEscape(wait.String())
@@ -129,7 +131,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w (is the coordinator running? start one with `mqcluster up`)", method, c.base+path, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // it repeats the method and URL
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%s %s: %w (is the coordinator running? start one with `mqcluster up`)", method, c.base+path, err)
+		}
+		return fmt.Errorf("%s %s: %w", method, c.base+path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {

@@ -301,6 +301,8 @@ func TestClientNewServerURL(t *testing.T) {
 		{"ftp scheme", "ftp://x", false},
 		{"no host", "http://", false},
 		{"bad port", "127.0.0.1:http", false},
+		{"port without host", "http://:8080/", false},
+		{"query", "http://127.0.0.1:8080/?x=1", false},
 		{"bare host port", "127.0.0.1:8080", true},
 		{"http URL", "http://127.0.0.1:8080/", true},
 		{"https URL", "https://coordinator.example:8443", true},

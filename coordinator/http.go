@@ -29,13 +29,15 @@ func (c *Coordinator) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.Stats())
 	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no API endpoint %s %s", r.Method, r.URL.Path))
+	})
 	return mux
 }
 
 func (c *Coordinator) serveSubmit(w http.ResponseWriter, r *http.Request) {
 	var spec api.JobSpec
-	body := http.MaxBytesReader(w, r.Body, DefaultMaxUpload)
-	if err := json.NewDecoder(body).Decode(&spec); err != nil {
+	if err := decodeSpec(w, r, &spec); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("job spec is larger than the limit of %d bytes", tooBig.Limit))
@@ -50,6 +52,20 @@ func (c *Coordinator) serveSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, job)
+}
+
+// decodeSpec reads one JSON job spec and rejects unknown fields, so that a
+// misspelt field such as "max_attempt" is an error, not a silent default.
+func decodeSpec(w http.ResponseWriter, r *http.Request, spec *api.JobSpec) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, DefaultMaxUpload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(spec); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the job spec")
+	}
+	return nil
 }
 
 func (c *Coordinator) serveJob(w http.ResponseWriter, r *http.Request) {

@@ -99,6 +99,8 @@ func TestHTTPSubmitRejectsInvalidSpec(t *testing.T) {
 		{"empty kind", `{"tasks": [{"kind": ""}]}`, "tasks[0].kind"},
 		{"negative max_attempts", `{"max_attempts": -1, "tasks": [{"kind": "noop"}]}`, "max_attempts"},
 		{"max_attempts over 100", `{"max_attempts": 101, "tasks": [{"kind": "noop"}]}`, "max_attempts"},
+		{"misspelt field", `{"max_attempt": 5, "tasks": [{"kind": "noop"}]}`, "max_attempt"},
+		{"data after the spec", `{"tasks": [{"kind": "noop"}]} garbage`, "data after the job spec"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +138,15 @@ func TestHTTPUnknownJob(t *testing.T) {
 				t.Errorf("404 took %v", took)
 			}
 		})
+	}
+}
+
+func TestHTTPUnknownEndpoint(t *testing.T) {
+	c := startCoordinator(t, testenv.Broker(t), coordinator.Options{})
+	base := serveHTTPAPI(t, c)
+	msg := apiError(t, http.MethodGet, base+"/api/v1/unknown", "", http.StatusNotFound)
+	if !strings.Contains(msg, "no API endpoint GET /api/v1/unknown") {
+		t.Errorf("error %q does not name the endpoint", msg)
 	}
 }
 

@@ -62,6 +62,16 @@ func (t *task) attempt(number uint16) *attempt {
 	return t.attempts[number-1]
 }
 
+// triedOn reports whether an attempt of t ran on node id and did not succeed.
+func (t *task) triedOn(id string) bool {
+	for _, a := range t.attempts {
+		if a.node == id && a.state != attemptRunning && a.state != attemptDone && a.state != attemptDeclined {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *task) hasRunningAttempt() bool {
 	for _, a := range t.attempts {
 		if a.state == attemptRunning {
@@ -243,7 +253,7 @@ func (c *Coordinator) Jobs() []api.Job {
 
 func (c *Coordinator) jobStatusLocked(j *job, withFailures bool) api.Job {
 	s := api.Job{
-		ID: j.id, Name: j.name, State: j.state(), Meta: j.meta, Tasks: len(j.tasks),
+		ID: j.id, Name: j.name, State: j.state(), Meta: maps.Clone(j.meta), Tasks: len(j.tasks),
 		Queued: j.count[api.TaskQueued], Running: j.count[api.TaskRunning],
 		Done: j.count[api.TaskDone], Failed: j.count[api.TaskFailed], Created: j.created,
 	}
@@ -276,7 +286,8 @@ func attemptsOf(t *task) []api.Attempt {
 	return out
 }
 
-// Results returns the outcome of every task of job id, in task order.
+// Results returns the outcome of every task of job id, in task order. The
+// outputs share memory with the coordinator: callers must not modify them.
 func (c *Coordinator) Results(id string) (api.Results, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -35,8 +35,8 @@ func (q *queue) pushFront(t *task) {
 const scanLimit = 256
 
 // take removes and returns up to max queued tasks of kind whose payload is at
-// most maxPayload bytes, oldest first.
-func (q *queue) take(kind string, max int, maxPayload uint32, out []*task) []*task {
+// most maxPayload bytes and for which avoid returns false, oldest first.
+func (q *queue) take(kind string, max int, maxPayload uint32, avoid func(*task) bool, out []*task) []*task {
 	list := q.byKind[kind]
 	keep := list[:0]
 	scanned := 0
@@ -46,7 +46,7 @@ func (q *queue) take(kind string, max int, maxPayload uint32, out []*task) []*ta
 		switch {
 		case t.state != api.TaskQueued:
 			// finished while queued: drop it
-		case uint64(len(t.payload)) > uint64(maxPayload):
+		case uint64(len(t.payload)) > uint64(maxPayload), avoid(t):
 			keep = append(keep, t)
 			scanned++
 		default:
@@ -120,8 +120,9 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
 		return outgoing{}, false
 	}
 	var picked []*task
+	avoid := func(t *task) bool { return c.betterNodeExistsLocked(t, nd) }
 	for _, kind := range nd.birth.Kinds {
-		picked = c.queue.take(kind, free-len(picked), nd.birth.MaxPayload, picked)
+		picked = c.queue.take(kind, free-len(picked), nd.birth.MaxPayload, avoid, picked)
 		if len(picked) == free {
 			break
 		}
@@ -175,4 +176,20 @@ func (c *Coordinator) send(o outgoing) {
 		}
 	}
 	c.kick()
+}
+
+// betterNodeExistsLocked reports whether t already failed or was lost on nd
+// while another node that can run t has not: the task then waits for that
+// node, so one bad node cannot use up all of a task's attempts.
+func (c *Coordinator) betterNodeExistsLocked(t *task, nd *node) bool {
+	if len(t.attempts) == 0 || !t.triedOn(nd.id) {
+		return false
+	}
+	for _, other := range c.nodes {
+		if other != nd && other.online && !other.birth.Draining && other.kinds[t.kind] &&
+			uint64(len(t.payload)) <= uint64(other.birth.MaxPayload) && !t.triedOn(other.id) {
+			return true
+		}
+	}
+	return false
 }

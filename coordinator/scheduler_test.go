@@ -205,3 +205,32 @@ func TestMaxAttemptsFromSpec(t *testing.T) {
 		t.Fatalf("failures %+v, want one task with 5 attempts", j.Failures)
 	}
 }
+
+// A task that failed on one node runs its next attempt on another, so a
+// single broken node cannot use up all of a task's attempts.
+func TestRetryPrefersAnotherNode(t *testing.T) {
+	url := testenv.Broker(t)
+	c := startCoordinator(t, url, coordinator.Options{})
+	startWorkerWith(t, url, worker.Options{NodeID: "broken", Slots: 1}, map[string]worker.HandlerFunc{
+		builtin.NoopKind: func(context.Context, []byte) ([]byte, error) { return nil, errors.New("disk full") },
+	})
+	var healthy concurrency
+	startWorkerWith(t, url, worker.Options{NodeID: "healthy", Slots: 1}, map[string]worker.HandlerFunc{
+		builtin.NoopKind: healthy.handler(5 * time.Millisecond),
+	})
+	waitNodes(t, c, 2)
+
+	spec := noopJob(20)
+	spec.MaxAttempts = 2
+	job, _ := c.Submit(spec)
+	j := waitJob(t, c, job.ID, 20*time.Second)
+	if j.State != api.JobDone {
+		t.Fatalf("job %s with %d failed: %+v", j.State, j.Failed, j.Failures)
+	}
+	res, _ := c.Results(job.ID)
+	for _, r := range res.Tasks {
+		if r.Node != "healthy" {
+			t.Errorf("task %d done by %q, want healthy", r.Index, r.Node)
+		}
+	}
+}

@@ -40,6 +40,21 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// RemoveBinary deletes the binary that Binary built, if any. Call it from
+// TestMain after the tests ran.
+func RemoveBinary() {
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
+// RaceEnv is the environment for a race-enabled child process. The race
+// runtime sleeps a second before exit by default, and the tests time how
+// fast processes leave.
+func RaceEnv() []string {
+	return append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+}
+
 type buildError struct {
 	err error
 	out string
@@ -58,9 +73,7 @@ type Process struct {
 func StartProcess(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
-	// The race runtime sleeps a second before exit by default; the tests
-	// time how fast processes leave.
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+	cmd.Env = RaceEnv()
 	out := LogWriter(t, name)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
