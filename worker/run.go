@@ -17,11 +17,41 @@ import (
 // the ones not started, finishes the running ones within DrainTimeout,
 // sends their results and leaves with a clean death message. If the broker
 // goes away, the connection reconnects with backoff, subscribes again and
-// announces the node again.
+// announces the node again. Call Run once per Worker.
 func (w *Worker) Run(ctx context.Context, dial transport.Dialer) error {
 	if len(w.handlers) == 0 {
 		return ErrNoHandlers
 	}
+	if err := w.connect(ctx, dial); err != nil {
+		return fmt.Errorf("worker %s: %w", w.opts.NodeID, err)
+	}
+	w.log.Info("worker started", "slots", w.opts.Slots, "batch", w.opts.Batch, "kinds", w.kinds())
+
+	taskCtx, cancelTasks := context.WithCancel(context.Background())
+	defer cancelTasks()
+	var runners, background sync.WaitGroup
+	for range w.opts.Slots {
+		runners.Add(1)
+		go func() { defer runners.Done(); w.runSlot(taskCtx) }()
+	}
+	stopHeartbeat, senderDone := make(chan struct{}), make(chan struct{})
+	background.Add(2)
+	go func() { defer background.Done(); w.heartbeatLoop(stopHeartbeat) }()
+	go func() { defer background.Done(); w.sendLoop(senderDone) }()
+
+	<-ctx.Done()
+	w.drain(&runners, cancelTasks)
+	close(senderDone)
+	close(stopHeartbeat)
+	background.Wait()
+	w.leave()
+	return nil
+}
+
+// connect dials, subscribes and announces the node. Later connections are
+// announced from the transport's OnConnect, once their subscriptions are
+// restored.
+func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
 	first := uint32(time.Now().UnixMilli()) // differs from the sessions of earlier runs of this id
 	presence := w.opts.Topics.Node(w.opts.NodeID, protocol.ChannelPresence)
 	started := make(chan struct{})
@@ -35,10 +65,10 @@ func (w *Worker) Run(ctx context.Context, dial transport.Dialer) error {
 		},
 		OnConnect: func(session uint32) {
 			select {
-			case <-started: // Run announces the first connection itself, once subscribed
+			case <-started:
 				w.session.Store(session)
 				w.announce(session)
-			default:
+			default: // the first connection, which connect announces below
 			}
 		},
 		OnConnectionLost: func(err error) {
@@ -46,37 +76,16 @@ func (w *Worker) Run(ctx context.Context, dial transport.Dialer) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("worker %s: %w", w.opts.NodeID, err)
+		return err
 	}
 	w.conn = conn
 	w.session.Store(first)
 	if err := w.subscribe(ctx); err != nil {
 		conn.Close()
-		return fmt.Errorf("worker %s: %w", w.opts.NodeID, err)
+		return err
 	}
 	close(started)
 	w.announce(first)
-	w.log.Info("worker started", "slots", w.opts.Slots, "batch", w.opts.Batch, "kinds", w.kinds())
-
-	taskCtx, cancelTasks := context.WithCancel(context.Background())
-	defer cancelTasks()
-	var runners, background sync.WaitGroup
-	for range w.opts.Slots {
-		runners.Add(1)
-		go func() { defer runners.Done(); w.runSlot(taskCtx) }()
-	}
-	stopHeartbeat := make(chan struct{})
-	background.Add(2)
-	go func() { defer background.Done(); w.heartbeatLoop(stopHeartbeat) }()
-	senderDone := make(chan struct{})
-	go func() { defer background.Done(); w.sendLoop(senderDone) }()
-
-	<-ctx.Done()
-	w.drain(&runners, cancelTasks)
-	close(senderDone)
-	close(stopHeartbeat)
-	background.Wait()
-	w.leave()
 	return nil
 }
 

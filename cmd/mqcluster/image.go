@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -25,16 +26,19 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
+// grayscaleFlags are the flags of `image grayscale`.
+type grayscaleFlags struct {
+	server    string
+	tile      string
+	method    string
+	local     int
+	slots     int
+	delay     time.Duration
+	maxPixels int64
+}
+
 func newGrayscaleCommand(g *globalFlags) *cobra.Command {
-	var (
-		server    string
-		tile      string
-		method    string
-		local     int
-		slots     int
-		delay     time.Duration
-		maxPixels int64
-	)
+	var f grayscaleFlags
 	cmd := &cobra.Command{
 		Use:   "grayscale IN OUT",
 		Short: "Convert a photo to grayscale, tile by tile, on the cluster's nodes",
@@ -47,75 +51,94 @@ With --local N the command starts its own cluster of N workers in this
 process (embedded broker on a free loopback port), runs the job and stops.
 Otherwise it submits to the coordinator at --server.`,
 		Example: `  mqcluster image grayscale --local 4 testdata/images/coffee.png coffee-gray.png
-  mqcluster image grayscale --server http://10.0.0.5:8080 --tile 64 photo.jpg gray.png`,
+  mqcluster image grayscale --server http://coordinator.lan:8080 --tile 64 photo.jpg gray.png`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if local > 0 && !cmd.Flags().Changed("log-level") {
-				g.logLevel = "warn" // the throwaway cluster's life cycle is not news
-			}
-			log, err := g.logger()
-			if err != nil {
-				return err
-			}
-			opts := imagejob.ConvertOptions{MaxPixels: maxPixels}
-			if opts.TileWidth, opts.TileHeight, err = parseTile(tile); err != nil {
-				return err
-			}
-			if opts.Method, err = imagejob.ParseMethod(method); err != nil {
-				return fmt.Errorf("--method: %w", err)
-			}
-			if local < 0 {
-				return fmt.Errorf("--local: %d is negative", local)
-			}
-			// Check the input and output before anything starts, so a bad file
-			// sends no task.
-			in, err := imagejob.Prepare(args[0], args[1], opts)
-			if err != nil {
-				return err
-			}
-			if local > 0 {
-				topics, err := g.topics()
-				if err != nil {
-					return err
-				}
-				c, err := cluster.Start(cmd.Context(), cluster.Options{
-					BrokerAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Workers: local, Slots: slots, TaskDelay: delay,
-					Logger: log, Coordinator: coordinatorOptionsForLocal(topics),
-				})
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				server = c.APIURL
-			}
-			api, err := client.New(server, nil)
-			if err != nil {
-				return fmt.Errorf("--server: %w", err)
-			}
-			bar := newProgress(len(in.Tiles))
-			opts.Progress = bar.update
-			sum, err := imagejob.Convert(cmd.Context(), api, in, opts)
-			bar.finish()
-			if err != nil {
-				return err
-			}
-			for _, w := range sum.Warnings {
-				log.Warn(w, "output", args[1])
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %dx%d, %d tiles on %d nodes in %s (job %s)\n",
-				args[1], sum.Width, sum.Height, sum.Tiles, len(sum.TilesByNode), sum.Elapsed.Round(time.Millisecond), sum.JobID)
-			return nil
+			return f.run(cmd, g, args[0], args[1])
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&server, "server", client.DefaultServer, "URL of the coordinator's HTTP API")
-	f.StringVar(&tile, "tile", "128", "tile size in pixels: N for NxN, or WxH")
-	f.StringVar(&method, "method", "luma", "gray method: luma (ITU-R BT.601) or average ((R+G+B)/3)")
-	f.IntVar(&local, "local", 0, "run a throwaway cluster of this many workers in this process")
-	f.IntVar(&slots, "slots", 1, "with --local: slots of each worker")
-	f.DurationVar(&delay, "task-delay", 0, "with --local: pause before each task, to watch the tiles spread over the workers")
-	f.Int64Var(&maxPixels, "max-pixels", imagejob.DefaultMaxPixels, "refuse images with more pixels than this, before decoding them")
+	fs := cmd.Flags()
+	fs.StringVar(&f.server, "server", client.DefaultServer, "URL of the coordinator's HTTP API")
+	fs.StringVar(&f.tile, "tile", "128", "tile size in pixels: N for NxN, or WxH")
+	fs.StringVar(&f.method, "method", "luma", "gray method: luma (ITU-R BT.601) or average ((R+G+B)/3)")
+	fs.IntVar(&f.local, "local", 0, "run a throwaway cluster of this many workers in this process")
+	fs.IntVar(&f.slots, "slots", 1, "with --local: slots of each worker")
+	fs.DurationVar(&f.delay, "task-delay", 0, "with --local: pause before each task, to watch the tiles spread over the workers")
+	fs.Int64Var(&f.maxPixels, "max-pixels", imagejob.DefaultMaxPixels, "reject images with more pixels than this, before decoding them")
 	return cmd
+}
+
+func (f *grayscaleFlags) run(cmd *cobra.Command, g *globalFlags, in, out string) error {
+	if f.local > 0 && !cmd.Flags().Changed("log-level") {
+		g.logLevel = "warn" // the throwaway cluster's life cycle is not news
+	}
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	// Check the input and output before anything starts, so a bad file
+	// sends no task.
+	input, err := imagejob.Prepare(in, out, opts)
+	if err != nil {
+		return err
+	}
+	server := f.server
+	if f.local > 0 {
+		c, err := f.startLocal(cmd, g, log)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		server = c.APIURL
+	}
+	api, err := client.New(server, nil)
+	if err != nil {
+		return fmt.Errorf("--server: %w", err)
+	}
+	bar := newProgress(len(input.Tiles))
+	opts.Progress = bar.update
+	sum, err := imagejob.Convert(cmd.Context(), api, input, opts)
+	bar.finish()
+	if err != nil {
+		return err
+	}
+	for _, w := range sum.Warnings {
+		log.Warn(w, "output", out)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %dx%d, %d tiles on %d nodes in %s (job %s)\n",
+		out, sum.Width, sum.Height, sum.Tiles, len(sum.TilesByNode), sum.Elapsed.Round(time.Millisecond), sum.JobID)
+	return nil
+}
+
+func (f *grayscaleFlags) options() (imagejob.ConvertOptions, error) {
+	opts := imagejob.ConvertOptions{MaxPixels: f.maxPixels}
+	var err error
+	if opts.TileWidth, opts.TileHeight, err = parseTile(f.tile); err != nil {
+		return opts, err
+	}
+	if opts.Method, err = imagejob.ParseMethod(f.method); err != nil {
+		return opts, fmt.Errorf("--method: %w", err)
+	}
+	if f.local < 0 {
+		return opts, fmt.Errorf("--local: %d is negative", f.local)
+	}
+	return opts, nil
+}
+
+// startLocal starts the throwaway cluster of --local workers.
+func (f *grayscaleFlags) startLocal(cmd *cobra.Command, g *globalFlags, log *slog.Logger) (*cluster.Cluster, error) {
+	topics, err := g.topics()
+	if err != nil {
+		return nil, err
+	}
+	return cluster.Start(cmd.Context(), cluster.Options{
+		BrokerAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Workers: f.local, Slots: f.slots, TaskDelay: f.delay,
+		Logger: log, Coordinator: coordinatorOptionsForLocal(topics),
+	})
 }
 
 // parseTile reads "N" or "WxH".
