@@ -26,11 +26,14 @@ type node struct {
 	failed   uint64
 }
 
+// heartbeatInterval returns the interval the node announced, at least
+// 100 ms, so that a birth claiming 0 cannot make every heartbeat late.
+func (n *node) heartbeatInterval() time.Duration {
+	return max(time.Duration(n.birth.HeartbeatMS)*time.Millisecond, 100*time.Millisecond)
+}
+
 func (n *node) timeout(misses int) time.Duration {
-	interval := time.Duration(n.birth.HeartbeatMS) * time.Millisecond
-	if interval <= 0 {
-		interval = time.Second
-	}
+	interval := n.heartbeatInterval()
 	return interval*time.Duration(misses) + interval/2
 }
 
@@ -149,7 +152,7 @@ func (c *Coordinator) reconcileLocked(n *node, hb *protocol.Heartbeat, now time.
 	for _, r := range hb.Running {
 		held[r] = true
 	}
-	grace := 2 * time.Duration(n.birth.HeartbeatMS) * time.Millisecond
+	grace := 2 * n.heartbeatInterval()
 	for ref, a := range n.inflight {
 		if held[ref] || now.Sub(a.started) < grace {
 			continue

@@ -121,6 +121,8 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
 	}
 	var picked []*task
 	avoid := func(t *task) bool { return c.betterNodeExistsLocked(t, nd) }
+	// TODO: pick across kinds by age, so that a long queue of one kind
+	// cannot starve another kind on a node that runs both.
 	for _, kind := range nd.birth.Kinds {
 		picked = c.queue.take(kind, free-len(picked), nd.birth.MaxPayload, avoid, picked)
 		if len(picked) == free {
