@@ -211,7 +211,7 @@ mqc_err_t mqc_decode_death(const uint8_t *msg, size_t len, mqc_death_t *out)
     return finish(&r);
 }
 
-mqc_err_t mqc_decode_coordinator(const uint8_t *msg, size_t len, uint32_t *epoch)
+mqc_err_t mqc_decode_coordinator(const uint8_t *msg, size_t len, uint32_t *epoch, mqc_str_t *software)
 {
     mqc_type_t type;
     mqc_err_t err = mqc_decode_header(msg, len, &type);
@@ -223,8 +223,12 @@ mqc_err_t mqc_decode_coordinator(const uint8_t *msg, size_t len, uint32_t *epoch
     }
     reader_t r = {msg + MQC_HEADER_SIZE, msg + len, MQC_OK};
     *epoch = get_u32(&r);
+    mqc_str_t sw = {"", 0};
     if (type == MQC_TYPE_COORDINATOR_ONLINE) {
-        (void)get_str(&r, 255);
+        sw = get_str(&r, 255);
+    }
+    if (software) {
+        *software = sw;
     }
     return finish(&r);
 }

@@ -119,7 +119,9 @@ bool mqc_valid_kind(const char *kind, size_t len);
 
 mqc_err_t mqc_decode_birth(const uint8_t *msg, size_t len, mqc_birth_t *out);
 mqc_err_t mqc_decode_death(const uint8_t *msg, size_t len, mqc_death_t *out);
-mqc_err_t mqc_decode_coordinator(const uint8_t *msg, size_t len, uint32_t *epoch);
+/* Decodes a coordinator online or offline message. software may be NULL; it
+ * is set to an empty string for an offline message. */
+mqc_err_t mqc_decode_coordinator(const uint8_t *msg, size_t len, uint32_t *epoch, mqc_str_t *software);
 
 /*
  * Heartbeats, tasks and results hold lists. Their decoders check the whole
