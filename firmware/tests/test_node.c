@@ -90,6 +90,17 @@ static size_t tasks_message(uint8_t *out, size_t cap, uint64_t id, uint16_t atte
 
 static const uint8_t red_green[] = {8, 0, 0, 2, 0, 1, 255, 0, 0, 0, 255, 0};
 
+static bool contains(const uint8_t *data, size_t len, const char *word)
+{
+    size_t n = strlen(word);
+    for (size_t i = 0; i + n <= len; i++) {
+        if (memcmp(data + i, word, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* last_result decodes the last message sent, which must be one result. */
 static bool last_result(mqc_result_t *r)
 {
@@ -224,7 +235,7 @@ static void test_invalid_payload_fails(void)
     mqc_node_poll(&node);
     mqc_result_t r;
     CHECK(last_result(&r) && r.id == 48 && r.status == MQC_STATUS_FAILED, "no failure result");
-    CHECK(r.data_len > 0 && memmem(r.data, r.data_len, "depth", 5) != NULL, "reason does not name the depth");
+    CHECK(r.data_len > 5 && contains(r.data, r.data_len, "depth"), "reason does not name the depth");
 }
 
 static void test_stale_will_reannounces(void)

@@ -1,0 +1,270 @@
+/*
+ * mqc-node: the firmware core as a Linux program, over Eclipse Paho MQTT C.
+ * It joins a cluster as a board would, so the Go tests can run real C nodes
+ * beside Go workers.
+ *
+ *   mqc-node --broker tcp://127.0.0.1:1883 --id c-node-1 [--cluster NAME]
+ *            [--buffer BYTES] [--heartbeat MS] [--keepalive S]
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <MQTTClient.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mqc/node.h"
+
+/* The largest --buffer: a 256x256 RGB tile at 16 bits and the message head. */
+#define BUFFER_MAX (6 + 256 * 256 * 6 + 128)
+/* The default --buffer: a 128x128 RGB tile at 8 bits, as on an ESP32. */
+#define BUFFER_DEFAULT (6 + 128 * 128 * 3 + MQC_TASKS_HEAD_SIZE + MQC_TASK_HEAD_SIZE(MQC_MAX_KIND_LEN))
+
+static uint8_t buffer[BUFFER_MAX];
+
+typedef struct {
+    const char *broker;
+    const char *id;
+    const char *cluster;
+    const char *root;
+    size_t buffer;
+    uint32_t heartbeat_ms;
+    int keepalive_s;
+} options_t;
+
+typedef struct {
+    MQTTClient client;
+    pthread_mutex_t lock; /* serializes every call into node */
+    mqc_node_t node;
+    volatile sig_atomic_t lost;
+    const char *id;
+} app_t;
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static uint32_t now_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)(ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000));
+}
+
+static void log_line(void *ctx, int level, const char *msg)
+{
+    app_t *app = ctx;
+    static const char *levels[] = {"error", "warning", "info"};
+    fprintf(stderr, "mqc-node %s: %s: %s\n", app->id, levels[level < 0 || level > 2 ? 0 : level], msg);
+}
+
+static int publish(void *ctx, const char *topic, const uint8_t *data, size_t len, int qos, bool retain)
+{
+    app_t *app = ctx;
+    /* Paho copies the payload before MQTTClient_publish returns. */
+    int rc = MQTTClient_publish(app->client, topic, (int)len, data, qos, retain ? 1 : 0, NULL);
+    return rc == MQTTCLIENT_SUCCESS ? 0 : -1;
+}
+
+static int subscribe(void *ctx, const char *topic, int qos)
+{
+    app_t *app = ctx;
+    return MQTTClient_subscribe(app->client, topic, qos) == MQTTCLIENT_SUCCESS ? 0 : -1;
+}
+
+/* on_message runs on Paho's thread. Paho hands over whole messages, so each
+ * is one chunk at offset 0. */
+static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message *m)
+{
+    app_t *app = ctx;
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    pthread_mutex_lock(&app->lock);
+    mqc_node_on_data(&app->node, topic, tlen, m->payload, (size_t)m->payloadlen, 0, (size_t)m->payloadlen);
+    pthread_mutex_unlock(&app->lock);
+    MQTTClient_freeMessage(&m);
+    MQTTClient_free(topic);
+    return 1;
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+    app_t *app = ctx;
+    fprintf(stderr, "mqc-node %s: warning: connection lost (%s), reconnecting\n", app->id, cause ? cause : "no cause");
+    app->lost = 1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stopping) {
+    }
+}
+
+/* connect_once connects with the will of session. Returns 0 on success. */
+static int connect_once(app_t *app, const options_t *o, uint32_t session)
+{
+    uint8_t will[16];
+    const char *will_topic;
+    pthread_mutex_lock(&app->lock);
+    size_t will_len = mqc_node_will(&app->node, session, &will_topic, will, sizeof(will));
+    char topic[MQC_TOPIC_MAX];
+    snprintf(topic, sizeof(topic), "%s", will_topic);
+    pthread_mutex_unlock(&app->lock);
+
+    MQTTClient_willOptions w = MQTTClient_willOptions_initializer;
+    w.topicName = topic;
+    w.payload.data = will;
+    w.payload.len = (int)will_len;
+    w.qos = 1;
+    w.retained = 1;
+    MQTTClient_connectOptions c = MQTTClient_connectOptions_initializer;
+    c.keepAliveInterval = o->keepalive_s;
+    c.cleansession = 1;
+    c.will = &w;
+    c.connectTimeout = 5;
+    int rc = MQTTClient_connect(app->client, &c);
+    if (rc != MQTTCLIENT_SUCCESS) {
+        return rc;
+    }
+    app->lost = 0;
+    pthread_mutex_lock(&app->lock);
+    mqc_node_on_connect(&app->node, session);
+    pthread_mutex_unlock(&app->lock);
+    fprintf(stderr, "mqc-node %s: info: connected to %s, session %u\n", app->id, o->broker, (unsigned)session);
+    return 0;
+}
+
+/* run reconnects with backoff for ever and polls the node until a signal. */
+static void run(app_t *app, const options_t *o)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* Sessions start from the clock, so they differ from earlier runs. */
+    uint32_t session = (uint32_t)(ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000));
+    long backoff = 100;
+    bool connected = false;
+    while (!stopping) {
+        if (!connected) {
+            int rc = connect_once(app, o, session);
+            if (rc != 0) {
+                fprintf(stderr, "mqc-node %s: warning: connect to %s failed (code %d), retrying in %ld ms\n", app->id,
+                        o->broker, rc, backoff);
+                sleep_ms(backoff);
+                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+                continue;
+            }
+            connected = true;
+            backoff = 100;
+        }
+        if (app->lost) {
+            pthread_mutex_lock(&app->lock);
+            mqc_node_on_disconnect(&app->node);
+            pthread_mutex_unlock(&app->lock);
+            connected = false;
+            session++;
+            continue;
+        }
+        pthread_mutex_lock(&app->lock);
+        mqc_node_poll(&app->node);
+        pthread_mutex_unlock(&app->lock);
+        sleep_ms(2);
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: mqc-node --broker tcp://HOST:PORT --id NODE_ID [--cluster NAME] [--topic-root ROOT]\n"
+                    "                [--buffer BYTES] [--heartbeat MS] [--keepalive SECONDS]\n");
+}
+
+static int parse_options(int argc, char **argv, options_t *o)
+{
+    *o = (options_t){"tcp://127.0.0.1:1883", NULL, NULL, NULL, BUFFER_DEFAULT, 1000, 10};
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!value) {
+            fprintf(stderr, "mqc-node: %s needs a value\n", flag);
+            return -1;
+        }
+        i++;
+        if (strcmp(flag, "--broker") == 0) {
+            o->broker = value;
+        } else if (strcmp(flag, "--id") == 0) {
+            o->id = value;
+        } else if (strcmp(flag, "--cluster") == 0) {
+            o->cluster = value;
+        } else if (strcmp(flag, "--topic-root") == 0) {
+            o->root = value;
+        } else if (strcmp(flag, "--buffer") == 0) {
+            o->buffer = strtoul(value, NULL, 10);
+        } else if (strcmp(flag, "--heartbeat") == 0) {
+            o->heartbeat_ms = (uint32_t)strtoul(value, NULL, 10);
+        } else if (strcmp(flag, "--keepalive") == 0) {
+            o->keepalive_s = atoi(value);
+        } else {
+            fprintf(stderr, "mqc-node: unknown flag %s\n", flag);
+            return -1;
+        }
+    }
+    if (!o->id) {
+        fprintf(stderr, "mqc-node: --id is required\n");
+        return -1;
+    }
+    if (o->buffer < 128 || o->buffer > BUFFER_MAX) {
+        fprintf(stderr, "mqc-node: --buffer %zu is not between 128 and %d bytes\n", o->buffer, BUFFER_MAX);
+        return -1;
+    }
+    if (o->keepalive_s < 1) {
+        fprintf(stderr, "mqc-node: --keepalive must be at least 1 second\n");
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options_t o;
+    if (parse_options(argc, argv, &o) != 0) {
+        usage();
+        return 2;
+    }
+    static app_t app;
+    app.id = o.id;
+    pthread_mutex_init(&app.lock, NULL);
+    mqc_platform_t platform = {&app, publish, subscribe, now_ms, log_line};
+    mqc_node_config_t cfg = {o.id, o.root, o.cluster, "mqcluster-posix/0.1.0", o.heartbeat_ms};
+    if (!mqc_node_init(&app.node, &cfg, &platform, buffer, o.buffer)) {
+        fprintf(stderr, "mqc-node: invalid --id %s, --cluster or --topic-root: use letters, digits and . _ -\n", o.id);
+        return 2;
+    }
+    if (MQTTClient_create(&app.client, o.broker, o.id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTCLIENT_SUCCESS ||
+        MQTTClient_setCallbacks(app.client, &app, on_lost, on_message, NULL) != MQTTCLIENT_SUCCESS) {
+        fprintf(stderr, "mqc-node: invalid --broker %s: use tcp://host:port\n", o.broker);
+        return 2;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    fprintf(stderr, "mqc-node %s: info: starting, buffer %zu bytes, max payload %u\n", o.id, o.buffer,
+            (unsigned)mqc_node_max_payload(o.buffer));
+    run(&app, &o);
+
+    pthread_mutex_lock(&app.lock);
+    mqc_node_leave(&app.node);
+    pthread_mutex_unlock(&app.lock);
+    MQTTClient_disconnect(app.client, 1000);
+    MQTTClient_destroy(&app.client);
+    fprintf(stderr, "mqc-node %s: info: stopped, %llu tasks done\n", o.id, (unsigned long long)app.node.stats.tasks_done);
+    return 0;
+}
