@@ -17,7 +17,13 @@ import (
 // and output.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.Command(testenv.Binary(t), args...)
+	return runCommand(t, testenv.Binary(t), args...)
+}
+
+// runCommand runs a program to completion and returns its exit code and output.
+func runCommand(t *testing.T, program string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(program, args...)
 	cmd.Env = testenv.RaceEnv()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -4,7 +4,10 @@
  * beside Go workers.
  *
  *   mqc-node --broker tcp://127.0.0.1:1883 --id c-node-1 [--cluster NAME]
- *            [--buffer BYTES] [--heartbeat MS] [--keepalive S]
+ *            [--buffer BYTES] [--heartbeat MS] [--keepalive S] [--task-delay MS]
+ *
+ * --task-delay holds each task that long before converting it, as a slow
+ * board would take, so tests can kill the node in the middle of a task.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -34,6 +37,7 @@ typedef struct {
     size_t buffer;
     uint32_t heartbeat_ms;
     int keepalive_s;
+    uint32_t task_delay_ms;
 } options_t;
 
 typedef struct {
@@ -152,6 +156,8 @@ static void run(app_t *app, const options_t *o)
     uint32_t session = (uint32_t)(ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000));
     long backoff = 100;
     bool connected = false;
+    bool delaying = false;
+    uint32_t ready_at = 0;
     while (!stopping) {
         if (!connected) {
             int rc = connect_once(app, o, session);
@@ -174,7 +180,14 @@ static void run(app_t *app, const options_t *o)
             continue;
         }
         pthread_mutex_lock(&app->lock);
-        mqc_node_poll(&app->node);
+        if (app->node.task_ready && !delaying) {
+            delaying = true;
+            ready_at = now_ms(NULL);
+        }
+        if (!delaying || now_ms(NULL) - ready_at >= o->task_delay_ms) {
+            mqc_node_poll(&app->node);
+            delaying = false;
+        }
         pthread_mutex_unlock(&app->lock);
         sleep_ms(2);
     }
@@ -183,12 +196,12 @@ static void run(app_t *app, const options_t *o)
 static void usage(void)
 {
     fprintf(stderr, "usage: mqc-node --broker tcp://HOST:PORT --id NODE_ID [--cluster NAME] [--topic-root ROOT]\n"
-                    "                [--buffer BYTES] [--heartbeat MS] [--keepalive SECONDS]\n");
+                    "                [--buffer BYTES] [--heartbeat MS] [--keepalive SECONDS] [--task-delay MS]\n");
 }
 
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    *o = (options_t){"tcp://127.0.0.1:1883", NULL, NULL, NULL, BUFFER_DEFAULT, 1000, 10};
+    *o = (options_t){"tcp://127.0.0.1:1883", NULL, NULL, NULL, BUFFER_DEFAULT, 1000, 10, 0};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!value) {
@@ -210,6 +223,8 @@ static int parse_options(int argc, char **argv, options_t *o)
             o->heartbeat_ms = (uint32_t)strtoul(value, NULL, 10);
         } else if (strcmp(flag, "--keepalive") == 0) {
             o->keepalive_s = atoi(value);
+        } else if (strcmp(flag, "--task-delay") == 0) {
+            o->task_delay_ms = (uint32_t)strtoul(value, NULL, 10);
         } else {
             fprintf(stderr, "mqc-node: unknown flag %s\n", flag);
             return -1;

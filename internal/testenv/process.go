@@ -74,6 +74,13 @@ func StartProcess(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
 	cmd := exec.Command(Binary(t), args...)
 	cmd.Env = RaceEnv()
+	return startCommand(t, name, cmd)
+}
+
+// startCommand starts cmd with its output in the test log, and kills it when
+// the test ends.
+func startCommand(t testing.TB, name string, cmd *exec.Cmd) *Process {
+	t.Helper()
 	out := LogWriter(t, name)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -580,14 +580,26 @@ size_t mqc_encode_results(uint8_t *buf, size_t cap, uint32_t session, const mqc_
     return done(&w, buf);
 }
 
-void mqc_write_result1_head(uint8_t head[MQC_RESULT1_HEAD_SIZE], uint32_t session, uint64_t id, uint16_t attempt,
-                            mqc_status_t status, uint32_t data_len)
+static uint8_t *store_be(uint8_t *p, uint64_t v, int bytes)
 {
-    writer_t w = start(head, MQC_RESULT1_HEAD_SIZE, MQC_TYPE_RESULTS);
-    put_u32(&w, session);
-    put_u16(&w, 1);
-    put_u64(&w, id);
-    put_u16(&w, attempt);
-    put_u8(&w, (uint8_t)status);
-    put_u32(&w, data_len);
+    for (int i = bytes - 1; i >= 0; i--) {
+        *p++ = (uint8_t)(v >> (8 * i));
+    }
+    return p;
+}
+
+void mqc_write_result1_head(uint8_t *head, uint32_t session, uint64_t id, uint16_t attempt, mqc_status_t status,
+                            uint32_t data_len)
+{
+    uint8_t *p = head;
+    *p++ = MQC_MAGIC;
+    *p++ = MQC_VERSION;
+    *p++ = MQC_TYPE_RESULTS;
+    *p++ = 0;
+    p = store_be(p, session, 4);
+    p = store_be(p, 1, 2);
+    p = store_be(p, id, 8);
+    p = store_be(p, attempt, 2);
+    *p++ = (uint8_t)status;
+    store_be(p, data_len, 4);
 }

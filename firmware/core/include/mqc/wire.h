@@ -162,11 +162,12 @@ size_t mqc_encode_tasks(uint8_t *buf, size_t cap, uint32_t epoch, const mqc_task
 size_t mqc_encode_results(uint8_t *buf, size_t cap, uint32_t session, const mqc_result_t *results, uint16_t count);
 
 /*
- * Writes the 25-byte head of a results message with one result whose data of
- * data_len bytes follows directly in the buffer. The node uses it to send a
- * tile's output from where the kernel wrote it, with no copy.
+ * Writes the MQC_RESULT1_HEAD_SIZE (25) bytes that start a results message
+ * with one result, whose data of data_len bytes follows directly in the
+ * buffer. The node uses it to send a tile's output from where the kernel
+ * wrote it, with no copy.
  */
-void mqc_write_result1_head(uint8_t head[MQC_RESULT1_HEAD_SIZE], uint32_t session, uint64_t id, uint16_t attempt,
-                            mqc_status_t status, uint32_t data_len);
+void mqc_write_result1_head(uint8_t *head, uint32_t session, uint64_t id, uint16_t attempt, mqc_status_t status,
+                            uint32_t data_len);
 
 #endif /* MQC_WIRE_H */
