@@ -6,7 +6,9 @@ build:
 test:
 	scripts/test.sh
 
-# Every fuzz target for FUZZTIME each (default 2m).
+# Every Go fuzz target for FUZZTIME each (default 2m), then the firmware's
+# libFuzzer target for 10 minutes.
 FUZZTIME ?= 2m
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+	$(MAKE) -C firmware fuzz
