@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqcluster/mqcluster/api"
@@ -23,7 +24,8 @@ import (
 // Options configure a coordinator. Zero values take the defaults.
 type Options struct {
 	Topics protocol.Topics // default: protocol.NewTopics("", "")
-	// ClientID is the coordinator's MQTT client id; default "mqc-coordinator-<cluster>".
+	// ClientID is the coordinator's MQTT client id; default
+	// Topics.CoordinatorClientID of its epoch.
 	ClientID    string
 	KeepAlive   time.Duration // MQTT keepalive; default 10 s
 	MaxAttempts int           // default for jobs that set none; default 3
@@ -69,6 +71,9 @@ type Coordinator struct {
 	wg     sync.WaitGroup
 	closed sync.Once
 
+	others  chan protocol.CoordinatorOnline // presence of other coordinators, see checkAlone
+	started atomic.Bool                     // checkAlone is done
+
 	mu        sync.Mutex
 	connected bool // false while the broker connection is down: no heartbeat timeouts then
 	nodes     map[string]*node
@@ -86,23 +91,25 @@ type Coordinator struct {
 // announces the coordinator and starts the dispatcher. Call Close to stop.
 func Start(ctx context.Context, dial transport.Dialer, opts Options) (*Coordinator, error) {
 	opts.setDefaults()
-	if opts.ClientID == "" {
-		opts.ClientID = "mqc-coordinator-" + lastLevel(opts.Topics.Prefix())
-	}
 	c := &Coordinator{
-		opts:  opts,
-		log:   opts.Logger,
-		epoch: uint32(time.Now().Unix()),
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		nodes: map[string]*node{},
-		jobs:  map[string]*job{},
-		tasks: map[uint64]*task{},
-		queue: newQueue(),
+		opts:   opts,
+		log:    opts.Logger,
+		epoch:  uint32(time.Now().Unix()),
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		others: make(chan protocol.CoordinatorOnline, 1),
+		nodes:  map[string]*node{},
+		jobs:   map[string]*job{},
+		tasks:  map[uint64]*task{},
+		queue:  newQueue(),
 	}
 	// Task ids start from the epoch so that a result for a task of an
 	// earlier coordinator run can never match a task of this one.
 	c.nextTask = uint64(c.epoch) << 32
+	if opts.ClientID == "" {
+		opts.ClientID = opts.Topics.CoordinatorClientID(c.epoch)
+		c.opts.ClientID = opts.ClientID
+	}
 
 	offline, err := protocol.Encode(&protocol.CoordinatorOffline{Epoch: c.epoch})
 	if err != nil {
@@ -131,6 +138,10 @@ func Start(ctx context.Context, dial transport.Dialer, opts Options) (*Coordinat
 	if err := c.subscribe(ctx); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	if err := c.checkAlone(ctx); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	close(started)
 	c.onConnect()
@@ -199,7 +210,9 @@ func (c *Coordinator) onConnect() {
 	// Heartbeats could not arrive while the connection was down, so the
 	// silence is ours, not the nodes'.
 	for _, n := range c.nodes {
-		n.lastSeen = now
+		if n.online {
+			n.lastSeen = now
+		}
 	}
 	c.mu.Unlock()
 	online, _ := protocol.Encode(&protocol.CoordinatorOnline{Epoch: c.epoch, Software: c.opts.Software})
@@ -252,12 +265,3 @@ func (c *Coordinator) Stats() api.Stats {
 
 // ErrNotFound is returned for a job id that the coordinator does not know.
 var ErrNotFound = errors.New("not found")
-
-func lastLevel(topic string) string {
-	for i := len(topic) - 1; i >= 0; i-- {
-		if topic[i] == '/' {
-			return topic[i+1:]
-		}
-	}
-	return topic
-}

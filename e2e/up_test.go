@@ -95,3 +95,27 @@ func waitForNodes(t *testing.T, server string, ids ...string) *client.Client {
 	})
 	return c
 }
+
+// A second coordinator on the same cluster stops with a clear error, and the
+// first one goes on undisturbed.
+func TestSecondCoordinatorRefused(t *testing.T) {
+	tc := startCluster(t, "")
+	startWorker(t, tc.BrokerURL, "solo")
+	waitFor(t, 10*time.Second, "node online", func() bool { return tc.nodeState("solo") == api.NodeOnline })
+
+	code, _, stderr := runCLI(t, "coordinator", "--broker", tc.BrokerURL, "--api-addr", testenv.FreeAddr(t))
+	if code == 0 || !strings.Contains(stderr, "another coordinator of this cluster is online") {
+		t.Fatalf("second coordinator: exit %d, stderr %q; want a non-zero exit and the reason", code, stderr)
+	}
+	job, err := tc.Coordinator.Submit(sleepJob(3, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "job done on the first coordinator", func() bool {
+		j, _ := tc.Coordinator.Job(job.ID)
+		return j.State == api.JobDone
+	})
+	if n, _ := tc.node("solo"); n.State != api.NodeOnline {
+		t.Errorf("node %s after the second coordinator tried to start", describe(n))
+	}
+}

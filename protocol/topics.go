@@ -64,6 +64,21 @@ func (t Topics) AllNodes(channel string) string {
 	return t.prefix + "/nodes/+/" + channel
 }
 
+// NodeClientID returns the MQTT client id of node id: the topic prefix and
+// the id, such as "mqc/v1/default/a4:cf:12:0b:3e:01". The prefix in it keeps
+// nodes of the same id in two clusters from taking over each other's
+// connection on a shared broker [P-5].
+func (t Topics) NodeClientID(id string) string {
+	return t.prefix + "/" + id
+}
+
+// CoordinatorClientID returns the MQTT client id of a coordinator that
+// started at epoch. Each coordinator run has its own, so a second
+// coordinator cannot silently take over the first one's connection.
+func (t Topics) CoordinatorClientID(epoch uint32) string {
+	return fmt.Sprintf("%s/coordinator-%d", t.prefix, epoch)
+}
+
 // CoordinatorPresence returns the topic of the coordinator's retained presence.
 func (t Topics) CoordinatorPresence() string {
 	return t.prefix + "/coordinator/presence"

@@ -43,9 +43,9 @@ var catalogue = []catalogueEntry{
 		msg: &Tasks{Epoch: 5, Tasks: []Task{
 			{ID: 43, Attempt: 1, DeadlineMS: 1000, Kind: "noop", Payload: []byte("hi")},
 			{ID: 44, Attempt: 3, DeadlineMS: 1000, Kind: "noop"}}}},
-	{name: "results_ok_and_failed", about: "two results in one message: an output and a failure reason",
+	{name: "results_ok_and_failed", about: "two results in one message: the output of tasks_one_tile and a failure reason",
 		msg: &Results{Session: 3, Results: []Result{
-			{ID: 42, Attempt: 1, Status: StatusOK, Data: mustHex("4b96")},
+			{ID: 42, Attempt: 1, Status: StatusOK, Data: mustHex("4c96")},
 			{ID: 43, Attempt: 1, Status: StatusFailed, Data: []byte("payload too large")}}}},
 	{name: "results_declined", about: "a task declined by a draining node",
 		msg: &Results{Session: 4, Results: []Result{{ID: 45, Attempt: 2, Status: StatusDeclined, Data: []byte("draining")}}}},

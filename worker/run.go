@@ -56,7 +56,7 @@ func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
 	presence := w.opts.Topics.Node(w.opts.NodeID, protocol.ChannelPresence)
 	started := make(chan struct{})
 	conn, err := dial(ctx, transport.Options{
-		ClientID:     w.opts.NodeID,
+		ClientID:     w.opts.Topics.NodeClientID(w.opts.NodeID),
 		KeepAlive:    w.opts.KeepAlive,
 		FirstSession: first,
 		Will: func(session uint32) transport.Will {
@@ -135,7 +135,8 @@ func (w *Worker) onOwnPresence(msg transport.Message) {
 	if err != nil {
 		return
 	}
-	if d, ok := m.(*protocol.Death); ok && d.Session != w.session.Load() {
+	// A clean leave is never late: only the node itself publishes one.
+	if d, ok := m.(*protocol.Death); ok && d.Reason == protocol.DeathConnectionLost && d.Session != w.session.Load() {
 		w.log.Info("stale will replaced the retained birth, announcing again", "will_session", d.Session)
 		go w.announce(w.session.Load())
 	}

@@ -282,7 +282,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqc-node: invalid --id %s, --cluster or --topic-root: use letters, digits and . _ -\n", o.id);
         return 2;
     }
-    if (MQTTClient_create(&app.client, o.broker, o.id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTCLIENT_SUCCESS ||
+    if (MQTTClient_create(&app.client, o.broker, mqc_node_client_id(&app.node), MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
+            MQTTCLIENT_SUCCESS ||
         MQTTClient_setCallbacks(app.client, &app, on_lost, on_message, NULL) != MQTTCLIENT_SUCCESS) {
         fprintf(stderr, "mqc-node: invalid --broker %s: use tcp://host:port\n", o.broker);
         return 2;

@@ -136,6 +136,7 @@ static void test_connect_announces(void)
     mqc_death_t d;
     CHECK(len > 0 && mqc_decode_death(will, len, &d) == MQC_OK && d.session == 8 && d.reason == 0, "bad will");
     CHECK(strcmp(topic, presence_topic) == 0, "will topic %s", topic);
+    CHECK(strcmp(mqc_node_client_id(&node), "mqc/v1/lab/esp-1") == 0, "client id %s", mqc_node_client_id(&node));
 }
 
 static void test_task_whole(void)
@@ -247,6 +248,13 @@ static void test_stale_will_reannounces(void)
     mqc_node_on_data(&node, presence_topic, strlen(presence_topic), msg, len, 0, len);
     mqc_node_poll(&node);
     CHECK(sent_count == 2 && strcmp(sent[1].topic, presence_topic) == 0, "no birth after a stale will");
+
+    d.session = 5; /* a clean leave of an older connection is never a late will */
+    d.reason = MQC_DEATH_LEFT;
+    len = mqc_encode_death(msg, sizeof(msg), &d);
+    mqc_node_on_data(&node, presence_topic, strlen(presence_topic), msg, len, 0, len);
+    mqc_node_poll(&node);
+    CHECK(sent_count == 2, "announced again after a clean leave of an older connection");
 
     d.session = 7; /* the node's own clean death is no reason to announce */
     len = mqc_encode_death(msg, sizeof(msg), &d);

@@ -129,7 +129,16 @@ bool mqc_node_init(mqc_node_t *n, const mqc_node_config_t *cfg, const mqc_platfo
               append_str(n->prefix, sizeof(n->prefix), &pos, "/v1/") &&
               append_str(n->prefix, sizeof(n->prefix), &pos, n->cfg.cluster);
     /* The longest topic must fit too. */
-    return ok && pos + strlen("/nodes/") + strlen(cfg->node_id) + strlen("/heartbeat") < MQC_TOPIC_MAX;
+    ok = ok && pos + strlen("/nodes/") + strlen(cfg->node_id) + strlen("/heartbeat") < MQC_TOPIC_MAX;
+    pos = 0;
+    return ok && append_str(n->client_id, sizeof(n->client_id), &pos, n->prefix) &&
+           append_str(n->client_id, sizeof(n->client_id), &pos, "/") &&
+           append_str(n->client_id, sizeof(n->client_id), &pos, cfg->node_id);
+}
+
+const char *mqc_node_client_id(const mqc_node_t *n)
+{
+    return n->client_id;
 }
 
 size_t mqc_node_will(mqc_node_t *n, uint32_t session, const char **topic, uint8_t *out, size_t cap)
@@ -292,16 +301,18 @@ static uint32_t head_u32(const mqc_node_t *n)
     return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
 }
 
-/* The presence messages are read from their first 8 bytes: the header and
- * the session or epoch that follows it. */
+/* The presence messages are read from their first bytes: the header, the
+ * session or epoch that follows it, and a death's reason. */
 static void presence_message(mqc_node_t *n)
 {
     mqc_type_t type;
     if (n->head_len < 8 || mqc_decode_header(n->head, n->head_len, &type) != MQC_OK) {
         return;
     }
-    if (n->rx == MQC_RX_PRESENCE && type == MQC_TYPE_DEATH && head_u32(n) != n->session) {
-        /* A late will of an older connection replaced the retained birth. */
+    if (n->rx == MQC_RX_PRESENCE && type == MQC_TYPE_DEATH && n->head_len >= 9 &&
+        n->head[8] == MQC_DEATH_CONNECTION_LOST && head_u32(n) != n->session) {
+        /* A late will of an older connection replaced the retained birth. A
+         * clean leave is never late: only the node itself publishes it. */
         n->announce_pending = true;
         return;
     }

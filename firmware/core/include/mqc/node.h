@@ -74,7 +74,8 @@ typedef struct {
     uint8_t *buf; /* receive buffer, where tasks are converted in place */
     size_t cap;
 
-    char prefix[MQC_TOPIC_MAX]; /* "<root>/v1/<cluster>" */
+    char prefix[MQC_TOPIC_MAX];    /* "<root>/v1/<cluster>" */
+    char client_id[MQC_TOPIC_MAX]; /* "<prefix>/<node id>" */
     char topic[MQC_TOPIC_MAX];  /* scratch for building topics */
     size_t id_len;
 
@@ -121,6 +122,11 @@ uint32_t mqc_node_max_payload(size_t cap);
  */
 bool mqc_node_init(mqc_node_t *n, const mqc_node_config_t *cfg, const mqc_platform_t *platform, uint8_t *buf,
                    size_t cap);
+
+/* Returns the MQTT client id to connect with: "<root>/v1/<cluster>/<node
+ * id>", so that nodes of one id in two clusters do not take over each
+ * other's connection on a shared broker. */
+const char *mqc_node_client_id(const mqc_node_t *n);
 
 /* Writes the will of a connection numbered session into out and returns its
  * length; *topic is set to the node's presence topic (valid until the next
