@@ -130,6 +130,7 @@ func Start(ctx context.Context, dial transport.Dialer, opts Options) (*Coordinat
 			}
 		},
 		OnConnectionLost: c.onConnectionLost,
+		Logger:           opts.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)

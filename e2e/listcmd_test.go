@@ -226,7 +226,7 @@ func TestListCommands(t *testing.T) {
 
 	// Every attempt line names the node it ran on, and its reason names the
 	// same node and quotes the sleep handler's error.
-	attemptLine := regexp.MustCompile(`^  attempt (\d+) on (\S+): failed after [0-9.]+s: node (\S+): sleep payload is 3 bytes, want 4`)
+	attemptLine := regexp.MustCompile(`^  attempt (\d+) on (\S+): failed after [0-9.]+[mµn]?s: node (\S+): sleep payload is 3 bytes, want 4`)
 
 	t.Run("job failed", func(t *testing.T) {
 		out := runListCLI(t, "job", lc.failedJob, "--server", server)

@@ -12,10 +12,10 @@ func TestNodeDiscovery(t *testing.T) {
 	tc := startCluster(t, "")
 	startWorker(t, tc.BrokerURL, "disco-1")
 	waitFor(t, 10*time.Second, "worker connected to the broker", func() bool {
-		_, ok := tc.connectedAt("disco-1")
+		_, ok := tc.connectedAt("mqc/v1/default/disco-1")
 		return ok
 	})
-	connected, _ := tc.connectedAt("disco-1")
+	connected, _ := tc.connectedAt("mqc/v1/default/disco-1")
 	waitFor(t, 5*time.Second, "node online", func() bool { return tc.nodeState("disco-1") == api.NodeOnline })
 	seen := time.Since(connected)
 	// The poll can only overstate the time, by its 5 ms period.

@@ -22,17 +22,16 @@ func sleepJob(n int, d time.Duration) api.JobSpec {
 // leaves cleanly; the rest of the job runs on the other worker.
 func TestWorkerDrainsOnSIGTERM(t *testing.T) {
 	tc := startCluster(t, "")
-	leaving := startWorker(t, tc.BrokerURL, "leaving", "--batch", "4")
+	leaving := startWorker(t, tc.BrokerURL, "leaving", "--batch", "4", "--log-level", "debug")
 	waitFor(t, 10*time.Second, "node online", func() bool { return tc.nodeState("leaving") == api.NodeOnline })
 
 	job, err := tc.Coordinator.Submit(sleepJob(6, 600*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a task running", func() bool {
-		n, _ := tc.node("leaving")
-		return n.InFlight == 1
-	})
+	// The coordinator counts a task in flight once it sends it; wait until
+	// the worker has it running.
+	leaving.WaitOutput(t, "task started", 10*time.Second)
 	start := time.Now()
 	leaving.Signal(syscall.SIGTERM)
 	waitFor(t, 5*time.Second, "node draining", func() bool { return tc.nodeState("leaving") == api.NodeDraining })

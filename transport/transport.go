@@ -6,6 +6,7 @@ package transport
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -60,6 +61,9 @@ type Options struct {
 	OnConnectionLost func(err error)
 	// MaxReconnectInterval caps the reconnect backoff; default 10 s.
 	MaxReconnectInterval time.Duration
+	// Logger receives a warning when connecting fails, at most one every
+	// 5 s; default slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultKeepAlive is the MQTT keepalive when Options.KeepAlive is zero.

@@ -74,6 +74,7 @@ func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
 		OnConnectionLost: func(err error) {
 			w.log.Warn("lost the broker connection, reconnecting", "error", err)
 		},
+		Logger: w.log,
 	})
 	if err != nil {
 		return err

@@ -92,6 +92,7 @@ func (w *Worker) runSlot(ctx context.Context) {
 func (w *Worker) runTask(ctx context.Context, t protocol.Task) (r protocol.Result) {
 	r = protocol.Result{ID: t.ID, Attempt: t.Attempt}
 	start := time.Now()
+	w.log.Debug("task started", "task_id", t.ID, "attempt", t.Attempt, "kind", t.Kind)
 	defer func() {
 		// A panicking handler fails its task, not the node.
 		if p := recover(); p != nil {

@@ -20,7 +20,7 @@ import (
 func newImageCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Image jobs",
+		Short: "Image jobs: grayscale conversion of photos, tile by tile",
 	}
 	cmd.AddCommand(newGrayscaleCommand(g))
 	return cmd
@@ -28,6 +28,7 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 
 // grayscaleFlags are the flags of `image grayscale`.
 type grayscaleFlags struct {
+	clusterFlags
 	server    string
 	tile      string
 	method    string
@@ -57,6 +58,7 @@ Otherwise it submits to the coordinator at --server.`,
 			return f.run(cmd, g, args[0], args[1])
 		},
 	}
+	f.clusterFlags.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&f.server, "server", client.DefaultServer, "URL of the coordinator's HTTP API")
 	fs.StringVar(&f.tile, "tile", "128", "tile size in pixels: N for NxN, or WxH")
@@ -76,7 +78,7 @@ func (f *grayscaleFlags) run(cmd *cobra.Command, g *globalFlags, in, out string)
 	if err != nil {
 		return err
 	}
-	opts, err := f.options()
+	opts, err := f.options(cmd)
 	if err != nil {
 		return err
 	}
@@ -101,6 +103,7 @@ func (f *grayscaleFlags) run(cmd *cobra.Command, g *globalFlags, in, out string)
 	}
 	bar := newProgress(len(input.Tiles))
 	opts.Progress = bar.update
+	opts.Notice = func(msg string) { log.Warn(msg) }
 	sum, err := imagejob.Convert(cmd.Context(), api, input, opts)
 	bar.finish()
 	if err != nil {
@@ -109,12 +112,13 @@ func (f *grayscaleFlags) run(cmd *cobra.Command, g *globalFlags, in, out string)
 	for _, w := range sum.Warnings {
 		log.Warn(w, "output", out)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %dx%d, %d tiles on %d nodes in %s (job %s)\n",
-		out, sum.Width, sum.Height, sum.Tiles, len(sum.TilesByNode), sum.Elapsed.Round(time.Millisecond), sum.JobID)
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %dx%d, %s on %s in %s (job %s)\n",
+		out, sum.Width, sum.Height, plural(sum.Tiles, "tile"), plural(len(sum.TilesByNode), "node"),
+		sum.Elapsed.Round(time.Millisecond), sum.JobID)
 	return nil
 }
 
-func (f *grayscaleFlags) options() (imagejob.ConvertOptions, error) {
+func (f *grayscaleFlags) options(cmd *cobra.Command) (imagejob.ConvertOptions, error) {
 	opts := imagejob.ConvertOptions{MaxPixels: f.maxPixels}
 	var err error
 	if opts.TileWidth, opts.TileHeight, err = parseTile(f.tile); err != nil {
@@ -123,15 +127,23 @@ func (f *grayscaleFlags) options() (imagejob.ConvertOptions, error) {
 	if opts.Method, err = imagejob.ParseMethod(f.method); err != nil {
 		return opts, fmt.Errorf("--method: %w", err)
 	}
-	if f.local < 0 {
+	changed := cmd.Flags().Changed
+	switch {
+	case f.local < 0:
 		return opts, fmt.Errorf("--local: %d is negative", f.local)
+	case f.local > 0 && changed("server"):
+		return opts, fmt.Errorf("--local and --server exclude each other: --local runs its own cluster")
+	case f.local == 0 && (changed("slots") || changed("task-delay") || changed("cluster") || changed("topic-root")):
+		return opts, fmt.Errorf("--slots, --task-delay, --cluster and --topic-root set up the cluster of --local; with --server, the coordinator's own settings apply")
+	case f.slots < 1:
+		return opts, fmt.Errorf("--slots: %d is less than 1", f.slots)
 	}
 	return opts, nil
 }
 
 // startLocal starts the throwaway cluster of --local workers.
 func (f *grayscaleFlags) startLocal(cmd *cobra.Command, g *globalFlags, log *slog.Logger) (*cluster.Cluster, error) {
-	topics, err := g.topics()
+	topics, err := f.topics()
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +151,13 @@ func (f *grayscaleFlags) startLocal(cmd *cobra.Command, g *globalFlags, log *slo
 		BrokerAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Workers: f.local, Slots: f.slots, TaskDelay: f.delay,
 		Logger: log, Coordinator: coordinatorOptionsForLocal(topics),
 	})
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // parseTile reads "N" or "WxH".

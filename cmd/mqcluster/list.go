@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"fmt"
 	"io"
 	"strings"
@@ -112,7 +114,12 @@ func newJobCommand(_ *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "job ID",
 		Short: "Show one job: its progress and every attempt of its failed tasks",
-		Args:  cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("job takes one job ID, such as job-1c9a0e4d22f1; list them with `mqcluster jobs`")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.client()
 			if err != nil {
@@ -141,10 +148,19 @@ func printJob(out io.Writer, j api.Job) {
 	fmt.Fprintf(out, ": %s\n", j.State)
 	fmt.Fprintf(out, "tasks: %d done, %d failed, %d running, %d queued, %d in all\n", j.Done, j.Failed, j.Running, j.Queued, j.Tasks)
 	fmt.Fprintf(out, "created %s, elapsed %s\n", j.Created.Format(time.RFC3339), elapsed(j))
+	if len(j.Meta) > 0 {
+		keys := slices.Sorted(maps.Keys(j.Meta))
+		var pairs []string
+		for _, k := range keys {
+			pairs = append(pairs, k+"="+j.Meta[k])
+		}
+		fmt.Fprintf(out, "meta: %s\n", strings.Join(pairs, " "))
+	}
 	for _, f := range j.Failures {
 		fmt.Fprintf(out, "task %d failed:\n", f.Index)
 		for _, a := range f.Attempts {
-			fmt.Fprintf(out, "  attempt %d on %s: %s after %.3fs", a.Number, a.Node, a.Outcome, a.Seconds)
+			took := time.Duration(a.Seconds * float64(time.Second)).Round(time.Millisecond)
+			fmt.Fprintf(out, "  attempt %d on %s: %s after %s", a.Number, a.Node, a.Outcome, took)
 			if a.Error != "" {
 				fmt.Fprintf(out, ": %s", a.Error)
 			}

@@ -17,8 +17,17 @@ import (
 type globalFlags struct {
 	logLevel  string
 	logFormat string
+}
+
+// clusterFlags name the cluster's topics, on the commands that talk MQTT.
+type clusterFlags struct {
 	cluster   string
 	topicRoot string
+}
+
+func (f *clusterFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.cluster, "cluster", protocol.DefaultCluster, "cluster name, part of every MQTT topic and client id, so clusters can share a broker")
+	cmd.Flags().StringVar(&f.topicRoot, "topic-root", protocol.DefaultRoot, "first level(s) of every MQTT topic")
 }
 
 func newRootCommand() *cobra.Command {
@@ -32,8 +41,6 @@ func newRootCommand() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
-	pf.StringVar(&g.cluster, "cluster", protocol.DefaultCluster, "cluster name, part of every MQTT topic, so clusters can share a broker")
-	pf.StringVar(&g.topicRoot, "topic-root", protocol.DefaultRoot, "first level(s) of every MQTT topic")
 	root.AddCommand(
 		newUpCommand(g),
 		newCoordinatorCommand(g),
@@ -46,8 +53,8 @@ func newRootCommand() *cobra.Command {
 	return root
 }
 
-func (g *globalFlags) topics() (protocol.Topics, error) {
-	t, err := protocol.NewTopics(g.topicRoot, g.cluster)
+func (f *clusterFlags) topics() (protocol.Topics, error) {
+	t, err := protocol.NewTopics(f.topicRoot, f.cluster)
 	if err != nil {
 		return t, fmt.Errorf("--cluster or --topic-root: %w", err)
 	}

@@ -22,24 +22,29 @@ import (
 
 // coordinatorFlags are the scheduling flags of `up` and `coordinator`.
 type coordinatorFlags struct {
+	clusterFlags
 	apiAddr      string
 	maxAttempts  int
 	taskDeadline time.Duration
 }
 
 func (f *coordinatorFlags) register(cmd *cobra.Command) {
+	f.clusterFlags.register(cmd)
 	cmd.Flags().StringVar(&f.apiAddr, "api-addr", cluster.DefaultAPIAddr, "address of the HTTP API")
-	cmd.Flags().IntVar(&f.maxAttempts, "max-attempts", 3, "times a task may fail or lose its node before it is marked failed")
-	cmd.Flags().DurationVar(&f.taskDeadline, "task-deadline", 60*time.Second, "time a node may hold a task before it runs elsewhere")
+	cmd.Flags().IntVar(&f.maxAttempts, "max-attempts", 3, "attempts a task gets: after this many failures, lost nodes or missed deadlines it is marked failed")
+	cmd.Flags().DurationVar(&f.taskDeadline, "task-deadline", 60*time.Second, "time a node may hold a task before it runs elsewhere; a missed deadline uses up an attempt")
 }
 
-func (f *coordinatorFlags) options(g *globalFlags) (coordinator.Options, error) {
-	topics, err := g.topics()
+func (f *coordinatorFlags) options() (coordinator.Options, error) {
+	topics, err := f.topics()
 	if err != nil {
 		return coordinator.Options{}, err
 	}
-	if f.maxAttempts < 1 {
-		return coordinator.Options{}, fmt.Errorf("--max-attempts: %d is less than 1", f.maxAttempts)
+	if f.maxAttempts < 1 || f.maxAttempts > 100 {
+		return coordinator.Options{}, fmt.Errorf("--max-attempts: %d is not between 1 and 100", f.maxAttempts)
+	}
+	if f.taskDeadline <= 0 {
+		return coordinator.Options{}, fmt.Errorf("--task-deadline: %v is not a positive duration", f.taskDeadline)
 	}
 	return coordinator.Options{Topics: topics, MaxAttempts: f.maxAttempts, TaskDeadline: f.taskDeadline, Software: software()}, nil
 }
@@ -64,7 +69,7 @@ join by connecting to the broker address; stop with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			if opts.Coordinator, err = cf.options(g); err != nil {
+			if opts.Coordinator, err = cf.options(); err != nil {
 				return err
 			}
 			opts.Logger, opts.APIAddr = log, cf.apiAddr
@@ -82,7 +87,7 @@ join by connecting to the broker address; stop with Ctrl-C.`,
 	cf.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&opts.BrokerAddr, "broker-addr", broker.DefaultAddr, "address the embedded broker listens on")
-	f.StringVar(&opts.BrokerURL, "broker", "", "use this external broker (tcp://host:port) instead of the embedded one")
+	f.StringVar(&opts.BrokerURL, "broker", "", "use this external broker (tcp://host:port) instead of the embedded one; --broker-addr is then unused")
 	f.IntVar(&opts.Workers, "workers", 0, "workers to run in this process")
 	f.IntVar(&opts.Slots, "slots", 1, "slots (tasks at once) of each in-process worker")
 	f.DurationVar(&opts.TaskDelay, "task-delay", 0, "pause before each task of the in-process workers, to watch scheduling on a fast machine")
@@ -95,13 +100,17 @@ func newCoordinatorCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "coordinator",
 		Short: "Run the coordinator and its HTTP API against an MQTT broker",
-		Args:  cobra.NoArgs,
+		Long: `Run the coordinator and its HTTP API against a broker you run, such as
+Mosquitto (with set_tcp_nodelay true in its config). Workers and boards
+connect to the same broker. One coordinator runs per cluster: a second one
+for the same --cluster stops with an error.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
 			if err != nil {
 				return err
 			}
-			opts, err := cf.options(g)
+			opts, err := cf.options()
 			if err != nil {
 				return err
 			}
@@ -141,58 +150,90 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log interface{ 
 	return nil
 }
 
+// workerFlags are the flags of `worker`.
+type workerFlags struct {
+	clusterFlags
+	broker     string
+	opts       worker.Options
+	maxPayload int64
+	delay      time.Duration
+}
+
 func newWorkerCommand(g *globalFlags) *cobra.Command {
-	var opts worker.Options
-	var brokerURL string
-	var delay time.Duration
-	var maxPayload int64
+	var f workerFlags
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker node that takes tasks from the coordinator",
 		Long: `Run a worker node. It connects to the broker, announces its task kinds
 (image.gray, noop, sleep) and runs up to --slots tasks at once. On SIGINT or
 SIGTERM it stops taking tasks, finishes the running ones within
---drain-timeout and leaves cleanly.`,
+--drain-timeout and leaves cleanly. If the broker goes away, it reconnects
+with backoff.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
 			if err != nil {
 				return err
 			}
-			if opts.Topics, err = g.topics(); err != nil {
+			opts, err := f.options()
+			if err != nil {
 				return err
 			}
-			if opts.NodeID == "" {
-				if opts.NodeID, err = defaultNodeID(); err != nil {
-					return err
-				}
-			}
-			if maxPayload < 1 || maxPayload > 1<<32-1 {
-				return fmt.Errorf("--max-payload: %d is not between 1 and 4294967295 bytes", maxPayload)
-			}
-			opts.MaxPayload = uint32(maxPayload)
 			opts.Logger, opts.Software = log, software()
 			w, err := worker.New(opts)
 			if err != nil {
 				return err
 			}
-			if err := jobs.Register(w, delay); err != nil {
+			if err := jobs.Register(w, f.delay); err != nil {
 				return err
 			}
-			return w.Run(cmd.Context(), mqtt.Dialer(brokerURL))
+			return w.Run(cmd.Context(), mqtt.Dialer(f.broker))
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&brokerURL, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL")
-	f.StringVar(&opts.NodeID, "id", "", "node id, unique in the cluster (default: the host name)")
-	f.IntVar(&opts.Slots, "slots", 0, "tasks run at once (default: the number of CPUs)")
-	f.IntVar(&opts.Batch, "batch", 0, "most tasks taken in one message (default: 2 x slots)")
-	f.Int64Var(&maxPayload, "max-payload", 64<<20, "largest task payload accepted, in bytes")
-	f.DurationVar(&opts.Heartbeat, "heartbeat", time.Second, "interval between heartbeats")
-	f.DurationVar(&opts.KeepAlive, "keepalive", 10*time.Second, "MQTT keepalive; the broker declares the node dead after 1.5 times this of silence")
-	f.DurationVar(&opts.DrainTimeout, "drain-timeout", 30*time.Second, "on shutdown, time to finish running tasks")
-	f.DurationVar(&delay, "task-delay", 0, "pause before each task, to watch scheduling on a fast machine")
+	f.clusterFlags.register(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&f.broker, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL")
+	fs.StringVar(&f.opts.NodeID, "id", "", "node id, unique in the cluster (default: the host name)")
+	fs.IntVar(&f.opts.Slots, "slots", 0, "tasks run at once (default: the number of CPUs)")
+	fs.IntVar(&f.opts.Batch, "batch", 0, "most tasks taken in one message (default: 2 x slots)")
+	fs.Int64Var(&f.maxPayload, "max-payload", 64<<20, "largest task payload accepted, in bytes")
+	fs.DurationVar(&f.opts.Heartbeat, "heartbeat", time.Second, "interval between heartbeats; the coordinator marks the node offline after 3.5 intervals of silence")
+	fs.DurationVar(&f.opts.KeepAlive, "keepalive", 10*time.Second, "MQTT keepalive; the broker publishes the node's will after 1.5 keepalives of silence")
+	fs.DurationVar(&f.opts.DrainTimeout, "drain-timeout", 30*time.Second, "on shutdown, time to finish running tasks")
+	fs.DurationVar(&f.delay, "task-delay", 0, "pause before each task, to watch scheduling on a fast machine")
 	return cmd
+}
+
+// options checks the flags and returns the worker options.
+func (f *workerFlags) options() (worker.Options, error) {
+	opts := f.opts
+	var err error
+	if opts.Topics, err = f.topics(); err != nil {
+		return opts, err
+	}
+	if opts.NodeID == "" {
+		if opts.NodeID, err = defaultNodeID(); err != nil {
+			return opts, err
+		}
+	}
+	switch {
+	case opts.Slots < 0:
+		return opts, fmt.Errorf("--slots: %d is negative; 0 means the number of CPUs", opts.Slots)
+	case opts.Batch < 0:
+		return opts, fmt.Errorf("--batch: %d is negative; 0 means 2 x slots", opts.Batch)
+	case f.maxPayload < 1 || f.maxPayload > 1<<32-1:
+		return opts, fmt.Errorf("--max-payload: %d is not between 1 and 4294967295 bytes", f.maxPayload)
+	case opts.Heartbeat < 100*time.Millisecond:
+		return opts, fmt.Errorf("--heartbeat: %v is shorter than 100ms", opts.Heartbeat)
+	case opts.KeepAlive < time.Second:
+		return opts, fmt.Errorf("--keepalive: %v is shorter than 1s", opts.KeepAlive)
+	case opts.DrainTimeout <= 0:
+		return opts, fmt.Errorf("--drain-timeout: %v is not a positive duration", opts.DrainTimeout)
+	case f.delay < 0:
+		return opts, fmt.Errorf("--task-delay: %v is negative", f.delay)
+	}
+	opts.MaxPayload = uint32(f.maxPayload)
+	return opts, nil
 }
 
 // defaultNodeID returns the host name, with characters that a node id

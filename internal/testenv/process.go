@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 var (
@@ -66,6 +67,41 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 type Process struct {
 	Cmd  *exec.Cmd
 	done chan struct{}
+
+	mu     sync.Mutex
+	output []string      // lines printed so far
+	more   chan struct{} // closed and replaced when a line arrives
+}
+
+func (p *Process) addLine(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.output = append(p.output, line)
+	close(p.more)
+	p.more = make(chan struct{})
+}
+
+// WaitOutput waits until the process has printed a line containing text,
+// and fails the test after timeout.
+func (p *Process) WaitOutput(t testing.TB, text string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for seen := 0; ; {
+		p.mu.Lock()
+		lines, more := p.output[seen:], p.more
+		seen = len(p.output)
+		p.mu.Unlock()
+		for _, l := range lines {
+			if strings.Contains(l, text) {
+				return
+			}
+		}
+		select {
+		case <-more:
+		case <-deadline:
+			t.Fatalf("no output line containing %q after %v", text, timeout)
+		}
+	}
 }
 
 // StartProcess runs the mqcluster binary with args, its output going to the
@@ -81,12 +117,12 @@ func StartProcess(t testing.TB, name string, args ...string) *Process {
 // the test ends.
 func startCommand(t testing.TB, name string, cmd *exec.Cmd) *Process {
 	t.Helper()
-	out := LogWriter(t, name)
+	p := &Process{Cmd: cmd, done: make(chan struct{}), more: make(chan struct{})}
+	out := logWriter(t, name, p.addLine)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	p := &Process{Cmd: cmd, done: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		out.Close()
@@ -111,6 +147,11 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // A data race reported by a race-enabled child process fails the test.
 // Close it when the writing process has exited.
 func LogWriter(t testing.TB, prefix string) io.WriteCloser {
+	return logWriter(t, prefix, nil)
+}
+
+// logWriter is LogWriter that also passes each line to onLine, if set.
+func logWriter(t testing.TB, prefix string, onLine func(string)) io.WriteCloser {
 	r, w := io.Pipe()
 	out := newTestWriter(t)
 	go func() {
@@ -119,6 +160,9 @@ func LogWriter(t testing.TB, prefix string) io.WriteCloser {
 		for s.Scan() {
 			line := s.Text()
 			out.Write([]byte(prefix + ": " + line + "\n"))
+			if onLine != nil {
+				onLine(line)
+			}
 			if strings.Contains(line, "WARNING: DATA RACE") {
 				out.fail(prefix + ": the race detector found a data race; see the log above")
 			}

@@ -3,7 +3,9 @@ package imagejob
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,6 +21,9 @@ type ConvertOptions struct {
 	MaxAttempts           int    // per tile; default: the coordinator's
 	// Progress, if set, is called with the tiles done so far while the job runs.
 	Progress func(done, total int)
+	// Notice, if set, is called at most once with a hint for the user, such
+	// as no node being online to run the tiles.
+	Notice func(message string)
 }
 
 // Input is an image checked, decoded and cut into tiles, ready to submit.
@@ -38,6 +43,9 @@ func Prepare(in, out string, opts ConvertOptions) (*Input, error) {
 	if err := CheckOutputPath(out); err != nil {
 		return nil, err
 	}
+	if sameFile(in, out) {
+		return nil, fmt.Errorf("%s: the output is the input file; write the output elsewhere", out)
+	}
 	p, err := Load(in, opts.MaxPixels)
 	if err != nil {
 		return nil, err
@@ -47,6 +55,13 @@ func Prepare(in, out string, opts ConvertOptions) (*Input, error) {
 		return nil, err
 	}
 	return &Input{In: in, Out: out, Pixels: p, Tiles: tiles}, nil
+}
+
+// sameFile reports whether paths a and b name one existing file.
+func sameFile(a, b string) bool {
+	ia, errA := os.Stat(a)
+	ib, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(ia, ib)
 }
 
 // Summary describes a finished grayscale job.
@@ -78,7 +93,7 @@ func Convert(ctx context.Context, c *client.Client, in *Input, opts ConvertOptio
 	if err != nil {
 		return Summary{}, fmt.Errorf("submit %s: %w", in.In, err)
 	}
-	if job, err = waitWithProgress(ctx, c, job, opts.Progress); err != nil {
+	if job, err = waitWithProgress(ctx, c, job, in, opts); err != nil {
 		return Summary{}, err
 	}
 	if job.State != api.JobDone {
@@ -108,18 +123,48 @@ func Convert(ctx context.Context, c *client.Client, in *Input, opts ConvertOptio
 	return sum, nil
 }
 
-// waitWithProgress polls the job until it ends, reporting progress.
-func waitWithProgress(ctx context.Context, c *client.Client, job api.Job, progress func(int, int)) (api.Job, error) {
+// waitWithProgress polls the job until it ends, reporting progress. If no
+// tile has started after a few seconds and no online node runs image.gray
+// tiles this large, it tells the user once through notice.
+func waitWithProgress(ctx context.Context, c *client.Client, job api.Job, in *Input, opts ConvertOptions) (api.Job, error) {
+	start, warned := time.Now(), false
 	for !job.Ended() {
-		var err error
-		if job, err = c.WaitJob(ctx, job.ID, 200*time.Millisecond); err != nil {
-			return job, fmt.Errorf("wait for job %s: %w", job.ID, err)
+		next, err := c.WaitJob(ctx, job.ID, 200*time.Millisecond)
+		if err != nil {
+			return job, fmt.Errorf("wait for job %s: %w (the job stays queued on the coordinator)", job.ID, err)
 		}
-		if progress != nil {
-			progress(job.Done+job.Failed, job.Tasks)
+		job = next
+		if opts.Progress != nil {
+			opts.Progress(job.Done+job.Failed, job.Tasks)
+		}
+		if !warned && opts.Notice != nil && time.Since(start) > 3*time.Second && job.State == api.JobQueued {
+			warned = true
+			if reason := noCapableNode(ctx, c, in); reason != "" {
+				opts.Notice(reason)
+			}
 		}
 	}
 	return job, nil
+}
+
+// noCapableNode returns why no online node can take the largest tile of in,
+// or "" if one can.
+func noCapableNode(ctx context.Context, c *client.Client, in *Input) string {
+	largest := 0
+	for _, t := range in.Tiles {
+		largest = max(largest, len(t.Payload))
+	}
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, n := range nodes {
+		if n.State == api.NodeOnline && slices.Contains(n.Kinds, Kind) && n.MaxPayload >= int64(largest) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("no online node runs %s tasks of %d bytes; the job waits until one joins (start one with `mqcluster worker`; Ctrl-C stops waiting, and the job stays queued)",
+		Kind, largest)
 }
 
 func failedJobError(in *Input, job api.Job) error {

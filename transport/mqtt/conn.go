@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -23,9 +24,11 @@ type Conn struct {
 	opts    transport.Options
 	session atomic.Uint32
 
-	mu      sync.Mutex
-	subs    map[string]subscription // by filter
-	lastErr error                   // last failed connection attempt
+	mu         sync.Mutex
+	subs       map[string]subscription // by filter
+	lastErr    error                   // last failed connection attempt
+	lastLogged time.Time               // when a failed attempt was last logged
+	failures   int                     // failed attempts since the last connection
 }
 
 type subscription struct {
@@ -51,6 +54,9 @@ func Dial(ctx context.Context, broker string, opts transport.Options) (*Conn, er
 	}
 	if opts.MaxReconnectInterval == 0 {
 		opts.MaxReconnectInterval = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	c := &Conn{opts: opts, subs: map[string]subscription{}}
 	c.session.Store(opts.FirstSession)
@@ -116,9 +122,7 @@ func (c *Conn) clientOptions(server string) *paho.ClientOptions {
 		}).
 		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
 			if failed, ok := n.(paho.ConnectionNotificationBrokerFailed); ok {
-				c.mu.Lock()
-				c.lastErr = failed.Reason
-				c.mu.Unlock()
+				c.connectFailed(server, failed.Reason)
 			}
 		}).
 		// Each reconnect is a new session with a will of its own.
@@ -137,6 +141,21 @@ func (c *Conn) setWill(o *paho.ClientOptions, session uint32) {
 	o.SetBinaryWill(w.Topic, w.Payload, w.QoS, w.Retain)
 }
 
+// connectFailed records a failed attempt and logs it, at most every 5 s, so
+// that a program waiting for its broker says so.
+func (c *Conn) connectFailed(server string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastErr = err
+	c.failures++
+	if time.Since(c.lastLogged) < 5*time.Second {
+		return
+	}
+	c.lastLogged = time.Now()
+	c.opts.Logger.Warn("connect to broker failed, retrying", "broker", server, "client", c.opts.ClientID,
+		"attempts", c.failures, "error", err)
+}
+
 func (c *Conn) lastError() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -147,6 +166,7 @@ func (c *Conn) lastError() error {
 // every reconnect, and then tells the owner.
 func (c *Conn) onConnect() {
 	c.mu.Lock()
+	c.failures = 0
 	subs := make(map[string]subscription, len(c.subs))
 	for f, s := range c.subs {
 		subs[f] = s

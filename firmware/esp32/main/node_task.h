@@ -11,6 +11,7 @@
 #include "esp_err.h"
 #include "mqc/gray.h"
 #include "mqc/wire.h"
+#include "sdkconfig.h"
 
 /* Bytes of the receive buffer: a tasks message with one square RGB tile of
  * CONFIG_MQC_TILE_MAX_SIDE pixels at 8 bits per sample, with its image.gray
