@@ -2,10 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"maps"
-	"slices"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
