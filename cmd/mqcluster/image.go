@@ -62,7 +62,7 @@ Otherwise it submits to the coordinator at --server.`,
 	fs := cmd.Flags()
 	fs.StringVar(&f.server, "server", client.DefaultServer, "URL of the coordinator's HTTP API")
 	fs.StringVar(&f.tile, "tile", "128", "tile size in pixels: N for NxN, or WxH")
-	fs.StringVar(&f.method, "method", "luma", "gray method: luma (ITU-R BT.601) or average ((R+G+B)/3)")
+	fs.StringVar(&f.method, "method", "luma", "gray method: luma (ITU-R BT.601, also called bt601) or average ((R+G+B)/3)")
 	fs.IntVar(&f.local, "local", 0, "run a throwaway cluster of this many workers in this process")
 	fs.IntVar(&f.slots, "slots", 1, "with --local: slots of each worker")
 	fs.DurationVar(&f.delay, "task-delay", 0, "with --local: pause before each task, to watch the tiles spread over the workers")

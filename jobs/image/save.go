@@ -45,15 +45,15 @@ func outputFormat(path string) string {
 // directory must exist, and path must not be a directory. It lets a caller
 // reject a bad path before doing any work. It does not check permissions.
 func CheckOutputPath(path string) error {
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return fmt.Errorf("%s: is a directory, expected an image file name such as %s", path, filepath.Join(path, "out.png"))
+	}
 	if outputFormat(path) == "" {
 		ext := filepath.Ext(path)
 		if ext == "" {
 			return fmt.Errorf("%s: %w: the name has no extension, use %s", path, ErrUnsupportedFormat, supportedExtensions)
 		}
 		return fmt.Errorf("%s: %w %q: use %s", path, ErrUnsupportedFormat, ext, supportedExtensions)
-	}
-	if info, err := os.Stat(path); err == nil && info.IsDir() {
-		return fmt.Errorf("%s: is a directory, expected an image file name", path)
 	}
 	dir := filepath.Dir(path)
 	info, err := os.Stat(dir)

@@ -323,7 +323,8 @@ func TestCheckOutputPath(t *testing.T) {
 		{filepath.Join(dir, "out"), ": unsupported output format: the name has no extension, use .png, .jpg, .jpeg or .gif"},
 		{filepath.Join(dir, "missing", "out.png"), ": directory " + filepath.Join(dir, "missing") + " does not exist, create it first"},
 		{filepath.Join(file, "out.png"), ": " + file + " is not a directory"},
-		{dirNamedPNG, ": is a directory, expected an image file name"},
+		{dirNamedPNG, ": is a directory, expected an image file name such as " + filepath.Join(dirNamedPNG, "out.png")},
+		{dir, ": is a directory, expected an image file name such as " + filepath.Join(dir, "out.png")},
 	}
 	for _, tt := range tests {
 		err := CheckOutputPath(tt.path)
