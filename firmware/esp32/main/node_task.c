@@ -132,7 +132,7 @@ static void log_core_line(void *ctx, int level, const char *msg)
         return;
     }
     if (s_log_repeats > 0) {
-        ESP_LOGW(TAG, "previous message repeated %u times", s_log_repeats);
+        ESP_LOGW(TAG, "\"%s\" repeated %u more times", s_last_log, s_log_repeats);
         s_log_repeats = 0;
     }
     s_last_log = msg;
@@ -240,8 +240,9 @@ void node_task_data(const char *topic, size_t topic_len, const uint8_t *data, si
 
 /* ---- the poll loop ---- */
 
-/* Returns the oldest queued slot of the current connection, or NULL. */
-static slot_t *oldest_queued_slot(void)
+/* Returns the oldest queued slot of the current connection, or NULL. With
+ * qos0_only, it skips QoS 1 messages. */
+static slot_t *oldest_queued_slot(bool qos0_only)
 {
     slot_t *oldest = NULL;
     if (!s_connected) {
@@ -249,8 +250,10 @@ static slot_t *oldest_queued_slot(void)
     }
     for (size_t i = 0; i < SLOT_COUNT; i++) {
         slot_t *slot = &s_slots[i];
-        if (slot->state == SLOT_QUEUED && slot->session == s_session &&
-            (oldest == NULL || (int32_t)(slot->order - oldest->order) < 0)) {
+        if (slot->state != SLOT_QUEUED || slot->session != s_session || (qos0_only && slot->qos > 0)) {
+            continue;
+        }
+        if (oldest == NULL || (int32_t)(slot->order - oldest->order) < 0) {
             oldest = slot;
         }
     }
@@ -259,17 +262,21 @@ static slot_t *oldest_queued_slot(void)
 
 /*
  * Hands the queued slots to esp-mqtt, oldest first, with s_lock released
- * while esp-mqtt works. The slot can be freed as soon as
- * esp_mqtt_client_publish() returns: at QoS 1 it has copied the message into
- * its outbox, which keeps it until the PUBACK (outbox_enqueue() in
+ * while esp-mqtt works. A slot is free again as soon as
+ * esp_mqtt_client_publish() returns: at QoS 1 esp-mqtt has copied the message
+ * into its outbox, which keeps it until the PUBACK (outbox_enqueue() in
  * mqtt_outbox.c), and at QoS 0 it has written the message to the socket.
- * A QoS 1 message that esp-mqtt refuses stays queued for the next poll.
+ *
+ * A QoS 1 message that esp-mqtt refuses stays queued for the next poll, and
+ * the QoS 1 messages after it wait too, so that they keep their order.
+ * Heartbeats (QoS 0) still go out meanwhile.
  */
 static void send_slots(void)
 {
+    bool qos1_waiting = false;
     for (;;) {
         xSemaphoreTake(s_lock, portMAX_DELAY);
-        slot_t *slot = oldest_queued_slot();
+        slot_t *slot = oldest_queued_slot(qos1_waiting);
         if (slot != NULL) {
             slot->state = SLOT_SENDING;
         }
@@ -293,9 +300,7 @@ static void send_slots(void)
         }
         slot->state = retry ? SLOT_QUEUED : SLOT_FREE;
         xSemaphoreGive(s_lock);
-        if (retry) {
-            return;
-        }
+        qos1_waiting = qos1_waiting || retry;
     }
 }
 
