@@ -18,6 +18,7 @@ import (
 
 	"github.com/mqcluster/mqcluster/api"
 	"github.com/mqcluster/mqcluster/protocol"
+	"github.com/mqcluster/mqcluster/store"
 	"github.com/mqcluster/mqcluster/transport"
 )
 
@@ -37,6 +38,13 @@ type Options struct {
 	HeartbeatMisses int
 	Logger          *slog.Logger // default slog.Default()
 	Software        string       // shown to nodes in the coordinator's presence
+	// Store, if set, keeps jobs, attempts and results across restarts; the
+	// coordinator resumes the unfinished jobs it holds. The caller closes it
+	// after Close.
+	Store *store.Store
+	// Retention is how long a finished job stays, in memory and in the
+	// store; default 24 h.
+	Retention time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -58,6 +66,9 @@ func (o *Options) setDefaults() {
 	if o.Software == "" {
 		o.Software = "mqcluster"
 	}
+	if o.Retention <= 0 {
+		o.Retention = 24 * time.Hour
+	}
 }
 
 // Coordinator runs jobs on the nodes of one cluster.
@@ -74,17 +85,19 @@ type Coordinator struct {
 	others  chan protocol.CoordinatorOnline // presence of other coordinators, see checkAlone
 	started atomic.Bool                     // checkAlone is done
 
-	mu        sync.Mutex
-	connected bool // false while the broker connection is down: no heartbeat timeouts then
-	nodes     map[string]*node
-	nodeOrder []string // ids of all nodes, sorted, for round-robin dispatch
-	nextNode  int      // index in nodeOrder of the first node of the next dispatch round
-	jobs      map[string]*job
-	jobOrder  []*job
-	tasks     map[uint64]*task // every task of every job, by id
-	queue     queue
-	nextTask  uint64
-	stats     api.Stats
+	mu          sync.Mutex
+	connected   bool // false while the broker connection is down: no heartbeat timeouts then
+	nodes       map[string]*node
+	nodeOrder   []string // ids of all nodes, sorted, for round-robin dispatch
+	nextNode    int      // index in nodeOrder of the first node of the next dispatch round
+	jobs        map[string]*job
+	jobOrder    []*job
+	tasks       map[uint64]*task // every task of every job, by id
+	queue       queue
+	nextTask    uint64
+	stats       api.Stats
+	startTime   time.Time // when Start ran, for the grace given to restored attempts
+	lastJanitor time.Time // when finished jobs were last checked against Retention
 }
 
 // Start connects to the broker with dial, subscribes to the nodes' topics,
@@ -109,6 +122,14 @@ func Start(ctx context.Context, dial transport.Dialer, opts Options) (*Coordinat
 	if opts.ClientID == "" {
 		opts.ClientID = opts.Topics.CoordinatorClientID(c.epoch)
 		c.opts.ClientID = opts.ClientID
+	}
+	c.startTime = time.Now()
+	if opts.Store != nil {
+		loaded, err := opts.Store.Load()
+		if err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+		c.restore(loaded)
 	}
 
 	offline, err := protocol.Encode(&protocol.CoordinatorOffline{Epoch: c.epoch})

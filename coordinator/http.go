@@ -47,8 +47,12 @@ func (c *Coordinator) serveSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	job, err := c.Submit(spec)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrInvalidSpec):
 		writeError(w, http.StatusBadRequest, err)
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, job)

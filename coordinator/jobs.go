@@ -11,6 +11,7 @@ import (
 
 	"github.com/mqcluster/mqcluster/api"
 	"github.com/mqcluster/mqcluster/protocol"
+	"github.com/mqcluster/mqcluster/store"
 )
 
 type attemptState int
@@ -141,10 +142,19 @@ func (c *Coordinator) Submit(spec api.JobSpec) (api.Job, error) {
 		j.maxAttempts = c.opts.MaxAttempts
 	}
 	c.mu.Lock()
+	firstID := c.nextTask + 1
+	c.nextTask += uint64(len(spec.Tasks))
+	c.mu.Unlock()
 	for i, ts := range spec.Tasks {
-		c.nextTask++
-		t := &task{id: c.nextTask, job: j, index: i, kind: ts.Kind, payload: ts.Payload, state: api.TaskQueued}
-		j.tasks = append(j.tasks, t)
+		j.tasks = append(j.tasks, &task{id: firstID + uint64(i), job: j, index: i, kind: ts.Kind, payload: ts.Payload,
+			state: api.TaskQueued})
+	}
+	if err := c.storeJob(j); err != nil {
+		return api.Job{}, err
+	}
+
+	c.mu.Lock()
+	for _, t := range j.tasks {
 		c.tasks[t.id] = t
 		c.queue.pushBack(t)
 	}
@@ -158,6 +168,25 @@ func (c *Coordinator) Submit(spec api.JobSpec) (api.Job, error) {
 	c.kick()
 	return status, nil
 }
+
+// storeJob writes a new job to the store, if there is one, and waits for
+// the disk: a job the API accepted must survive a crash.
+func (c *Coordinator) storeJob(j *job) error {
+	if c.opts.Store == nil {
+		return nil
+	}
+	records := make([]store.TaskRecord, len(j.tasks))
+	for i, t := range j.tasks {
+		records[i] = store.TaskRecord{Index: i, ID: t.id, Kind: t.kind, Payload: t.payload}
+	}
+	if err := c.opts.Store.PutJob(jobRecord(j), records); err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	return nil
+}
+
+// ErrStore wraps a failure to write a new job to the store.
+var ErrStore = errors.New("store failed")
 
 func newJobID() string {
 	b := make([]byte, 6)
@@ -180,6 +209,7 @@ func (c *Coordinator) finishJobIfEndedLocked(j *job) {
 	}
 	j.finished = time.Now()
 	close(j.ended)
+	c.saveJobLocked(j)
 	elapsed := j.finished.Sub(j.created).Round(time.Millisecond).String()
 	if failed := j.count[api.TaskFailed]; failed > 0 {
 		c.log.Warn("job failed", "job", j.id, "tasks", len(j.tasks), "failed", failed, "elapsed", elapsed)
@@ -193,6 +223,7 @@ func (c *Coordinator) finishJobIfEndedLocked(j *job) {
 // maxAttempts, unless another attempt of it is still running.
 func (c *Coordinator) endAttemptLocked(a *attempt, state attemptState, reason string, now time.Time) {
 	a.state, a.err, a.ended = state, reason, now
+	c.saveAttemptLocked(a)
 	t := a.task
 	if t.state != api.TaskRunning {
 		return
@@ -205,6 +236,7 @@ func (c *Coordinator) endAttemptLocked(a *attempt, state attemptState, reason st
 	}
 	if t.failures >= t.job.maxAttempts {
 		c.setTaskStateLocked(t, api.TaskFailed)
+		c.saveResultLocked(t)
 		c.log.Warn("task failed", "job", t.job.id, "task", t.index, "attempts", len(t.attempts), "error", reason)
 		return
 	}
@@ -304,4 +336,26 @@ func (c *Coordinator) Results(id string) (api.Results, error) {
 		r.Tasks[i] = tr
 	}
 	return r, nil
+}
+
+// dropExpiredJobsLocked removes the jobs that finished more than Retention
+// ago, from memory and from the store.
+func (c *Coordinator) dropExpiredJobsLocked(now time.Time) {
+	kept := c.jobOrder[:0]
+	for _, j := range c.jobOrder {
+		if j.finished.IsZero() || now.Sub(j.finished) < c.opts.Retention {
+			kept = append(kept, j)
+			continue
+		}
+		delete(c.jobs, j.id)
+		for _, t := range j.tasks {
+			delete(c.tasks, t.id)
+		}
+		if c.opts.Store != nil {
+			c.opts.Store.DeleteJob(j.id)
+		}
+		c.log.Info("job removed after its retention", "job", j.id, "finished", j.finished.Format(time.RFC3339))
+	}
+	clear(c.jobOrder[len(kept):])
+	c.jobOrder = kept
 }

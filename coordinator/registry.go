@@ -212,6 +212,11 @@ func (c *Coordinator) sweep(now time.Time) {
 			}
 		}
 	}
+	c.expireRestoredLocked(now)
+	if now.Sub(c.lastJanitor) >= time.Second {
+		c.lastJanitor = now
+		c.dropExpiredJobsLocked(now)
+	}
 	for _, n := range c.nodes {
 		for _, a := range n.inflight {
 			if a.state == attemptRunning && now.After(a.deadline) {

@@ -59,6 +59,7 @@ func (c *Coordinator) acceptResultLocked(n *node, r protocol.Result) {
 		c.stats.DuplicatesDropped++ // another attempt won
 		if a.state == attemptRunning {
 			a.state, a.ended = attemptSuperseded, now
+			c.saveAttemptLocked(a)
 		}
 		return
 	}
@@ -79,6 +80,8 @@ func (c *Coordinator) acceptResultLocked(n *node, r protocol.Result) {
 	t.doneBy = n.id
 	n.done++
 	c.stats.ResultsAccepted++
+	c.saveAttemptLocked(a)
+	c.saveResultLocked(t)
 	c.setTaskStateLocked(t, api.TaskDone)
 }
 

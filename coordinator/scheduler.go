@@ -139,6 +139,7 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
 			started: now, deadline: now.Add(c.opts.TaskDeadline),
 		}
 		t.attempts = append(t.attempts, a)
+		c.saveAttemptLocked(a)
 		nd.inflight[protocol.TaskRef{ID: t.id, Attempt: a.number}] = a
 		c.setTaskStateLocked(t, api.TaskRunning)
 		t.job.started = true

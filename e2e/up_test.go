@@ -19,7 +19,7 @@ import (
 // image job submitted with --server.
 func TestUpWorkerAndServerCommands(t *testing.T) {
 	brokerAddr, apiAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	up := testenv.StartProcess(t, "up", "up", "--workers", "1", "--broker-addr", brokerAddr,
+	up := testenv.StartProcess(t, "up", "up", "--workers", "1", "--broker-addr", brokerAddr, "--data", t.TempDir(),
 		"--api-addr", apiAddr, "--log-format", "text")
 	testenv.WaitListening(t, apiAddr, 20*time.Second)
 	startWorker(t, "tcp://"+brokerAddr, "joiner")
@@ -55,7 +55,8 @@ func TestUpWorkerAndServerCommands(t *testing.T) {
 func TestCoordinatorCommandOnMosquitto(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	apiAddr := testenv.FreeAddr(t)
-	testenv.StartProcess(t, "coordinator", "coordinator", "--broker", m.URL, "--api-addr", apiAddr, "--log-format", "text")
+	testenv.StartProcess(t, "coordinator", "coordinator", "--broker", m.URL, "--api-addr", apiAddr, "--data", t.TempDir(),
+		"--log-format", "text")
 	testenv.WaitListening(t, apiAddr, 20*time.Second)
 	startWorker(t, m.URL, "m-1")
 	startWorker(t, m.URL, "m-2")
@@ -103,7 +104,7 @@ func TestSecondCoordinatorRefused(t *testing.T) {
 	startWorker(t, tc.BrokerURL, "solo")
 	waitFor(t, 10*time.Second, "node online", func() bool { return tc.nodeState("solo") == api.NodeOnline })
 
-	code, _, stderr := runCLI(t, "coordinator", "--broker", tc.BrokerURL, "--api-addr", testenv.FreeAddr(t))
+	code, _, stderr := runCLI(t, "coordinator", "--broker", tc.BrokerURL, "--api-addr", testenv.FreeAddr(t), "--data", "none")
 	if code == 0 || !strings.Contains(stderr, "another coordinator of this cluster is online") {
 		t.Fatalf("second coordinator: exit %d, stderr %q; want a non-zero exit and the reason", code, stderr)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,16 +18,20 @@ import (
 	"github.com/mqcluster/mqcluster/coordinator"
 	"github.com/mqcluster/mqcluster/jobs"
 	"github.com/mqcluster/mqcluster/protocol"
+	"github.com/mqcluster/mqcluster/store"
 	"github.com/mqcluster/mqcluster/transport/mqtt"
 	"github.com/mqcluster/mqcluster/worker"
 )
 
-// coordinatorFlags are the scheduling flags of `up` and `coordinator`.
+// coordinatorFlags are the scheduling and storage flags of `up` and `coordinator`.
 type coordinatorFlags struct {
 	clusterFlags
 	apiAddr      string
 	maxAttempts  int
 	taskDeadline time.Duration
+	data         string
+	noSync       bool
+	retention    time.Duration
 }
 
 func (f *coordinatorFlags) register(cmd *cobra.Command) {
@@ -33,6 +39,27 @@ func (f *coordinatorFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.apiAddr, "api-addr", cluster.DefaultAPIAddr, "address of the HTTP API")
 	cmd.Flags().IntVar(&f.maxAttempts, "max-attempts", 3, "attempts a task gets: after this many failures, lost nodes or missed deadlines it is marked failed")
 	cmd.Flags().DurationVar(&f.taskDeadline, "task-deadline", 60*time.Second, "time a node may hold a task before it runs elsewhere; a missed deadline uses up an attempt")
+	cmd.Flags().StringVar(&f.data, "data", defaultDataDir(), `directory of the job store, which lets a restarted coordinator resume its jobs; "none" keeps jobs in memory only`)
+	cmd.Flags().BoolVar(&f.noSync, "no-sync", false, "skip the fsync of each store commit: faster, but a power cut can lose recent results")
+	cmd.Flags().DurationVar(&f.retention, "retention", 24*time.Hour, "how long a finished job and its results are kept")
+}
+
+// openStore opens the job store of the cluster under --data, or returns nil
+// for --data none.
+func (f *coordinatorFlags) openStore(log *slog.Logger) (*store.Store, error) {
+	if f.data == "none" {
+		return nil, nil
+	}
+	if f.data == "" {
+		return nil, fmt.Errorf(`--data: no default directory on this system (no home directory?): give one, or "none"`)
+	}
+	path := filepath.Join(f.data, f.cluster+".db")
+	s, err := store.Open(path, store.Options{NoSync: f.noSync, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("job store opened", "path", path, "fsync", !f.noSync)
+	return s, nil
 }
 
 func (f *coordinatorFlags) options() (coordinator.Options, error) {
@@ -46,7 +73,11 @@ func (f *coordinatorFlags) options() (coordinator.Options, error) {
 	if f.taskDeadline <= 0 {
 		return coordinator.Options{}, fmt.Errorf("--task-deadline: %v is not a positive duration", f.taskDeadline)
 	}
-	return coordinator.Options{Topics: topics, MaxAttempts: f.maxAttempts, TaskDeadline: f.taskDeadline, Software: software()}, nil
+	if f.retention <= 0 {
+		return coordinator.Options{}, fmt.Errorf("--retention: %v is not a positive duration", f.retention)
+	}
+	return coordinator.Options{Topics: topics, MaxAttempts: f.maxAttempts, TaskDeadline: f.taskDeadline,
+		Retention: f.retention, Software: software()}, nil
 }
 
 func software() string { return "mqcluster/" + version }
@@ -73,14 +104,19 @@ join by connecting to the broker address; stop with Ctrl-C.`,
 				return err
 			}
 			opts.Logger, opts.APIAddr = log, cf.apiAddr
+			if opts.Coordinator.Store, err = cf.openStore(log); err != nil {
+				return err
+			}
 			c, err := cluster.Start(cmd.Context(), opts)
 			if err != nil {
+				closeStore(opts.Coordinator.Store, log)
 				return err
 			}
 			log.Info("cluster up", "broker", c.BrokerURL, "api", c.APIURL, "workers", opts.Workers)
 			<-cmd.Context().Done()
 			log.Info("shutting down")
 			c.Close()
+			closeStore(opts.Coordinator.Store, log)
 			return nil
 		},
 	}
@@ -115,6 +151,10 @@ for the same --cluster stops with an error.`,
 				return err
 			}
 			opts.Logger = log
+			if opts.Store, err = cf.openStore(log); err != nil {
+				return err
+			}
+			defer closeStore(opts.Store, log)
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			c, err := coordinator.Start(ctx, mqtt.Dialer(brokerURL), opts)
@@ -128,6 +168,16 @@ for the same --cluster stops with an error.`,
 	cf.register(cmd)
 	cmd.Flags().StringVar(&brokerURL, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL")
 	return cmd
+}
+
+// closeStore closes s, if set, and logs a failure.
+func closeStore(s *store.Store, log *slog.Logger) {
+	if s == nil {
+		return
+	}
+	if err := s.Close(); err != nil {
+		log.Error("close the job store failed", "path", s.Path(), "error", err)
+	}
 }
 
 // serveHTTP serves h on addr until ctx ends.

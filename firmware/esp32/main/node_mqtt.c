@@ -73,7 +73,8 @@ static void prepare_connection(esp_mqtt_client_handle_t client)
     if (err != ESP_OK) {
         ESP_LOGE(TAG, "setting the will of session %" PRIu32 " failed: %s", s_session, esp_err_to_name(err));
     }
-    ESP_LOGI(TAG, "connecting to %s as %s, session %" PRIu32, CONFIG_MQC_BROKER_URI, s_node_id, s_session);
+    ESP_LOGI(TAG, "connecting to %s as %s, session %" PRIu32, CONFIG_MQC_BROKER_URI, node_task_client_id(),
+             s_session);
 }
 
 static void log_error(const esp_mqtt_event_t *event)
@@ -89,8 +90,8 @@ static void log_error(const esp_mqtt_event_t *event)
     } else if (error->error_type == MQTT_ERROR_TYPE_CONNECTION_REFUSED) {
         ESP_LOGE(TAG,
                  "%s refused the connection (CONNACK return code %d): check the broker user name and password, "
-                 "and that node id %s is allowed",
-                 CONFIG_MQC_BROKER_URI, (int)error->connect_return_code, s_node_id);
+                 "and that the broker accepts client id %s",
+                 CONFIG_MQC_BROKER_URI, (int)error->connect_return_code, node_task_client_id());
     } else {
         ESP_LOGE(TAG, "esp-mqtt reported error type %d", (int)error->error_type);
     }
@@ -132,6 +133,11 @@ static void on_event(void *arg, esp_event_base_t base, int32_t event_id, void *e
             ESP_LOGW(TAG, "connecting to %s failed; trying again in %d ms", CONFIG_MQC_BROKER_URI, RECONNECT_MS);
         }
         s_was_connected = false;
+        /* NOTE: esp-mqtt keeps the unacknowledged QoS 1 messages of the lost
+         * connection and sends them again on the next one. A birth among them
+         * reaches the broker after the new birth and replaces it as the
+         * retained presence. The core announces again after a death of another
+         * session on its presence topic, but not after such a birth. */
         node_task_disconnected();
         break;
     case MQTT_EVENT_DATA:
@@ -150,7 +156,7 @@ esp_err_t node_mqtt_start(const char *node_id)
     s_node_id = node_id;
     s_config = (esp_mqtt_client_config_t){
         .broker.address.uri = CONFIG_MQC_BROKER_URI,
-        .credentials.client_id = node_id,
+        .credentials.client_id = node_task_client_id(),
         /* esp-mqtt leaves an empty user name or password out of CONNECT. */
         .credentials.username = CONFIG_MQC_BROKER_USERNAME,
         .credentials.authentication.password = CONFIG_MQC_BROKER_PASSWORD,

@@ -8,7 +8,9 @@
 
 #include "esp_err.h"
 
-/* Creates and starts the client; it connects as node_id, which must outlive it. */
+/* Creates and starts the client. It connects with the client id of
+ * node_task_client_id() and names the node node_id in its logs; node_id must
+ * outlive the client. */
 esp_err_t node_mqtt_start(const char *node_id);
 
 /* Wrappers of esp_mqtt_client_publish() and esp_mqtt_client_subscribe(): they

@@ -38,7 +38,7 @@ static const char *TAG = "mqc_node";
 #define SMALL_SLOT_SIZE 192
 #define SLOT_COUNT (SMALL_SLOTS + 1)
 
-/* A core log line repeated within this time is counted, not printed. */
+/* A core warning or error repeated within this time is counted, not printed. */
 #define LOG_REPEAT_MS 1000
 
 typedef enum {
@@ -77,6 +77,15 @@ static uint32_t s_session;
 static const char *s_last_log;
 static uint32_t s_last_log_ms;
 static unsigned s_log_repeats;
+
+/* Reports whether a slot still goes out after its connection is lost. A
+ * result or failure reply (QoS 1, not retained) does, on the next connection,
+ * as the protocol asks of unacknowledged results. A birth or death (retained)
+ * and a heartbeat (QoS 0) describe the lost connection and do not. */
+static bool outlives_connection(const slot_t *slot)
+{
+    return slot->qos > 0 && !slot->retain;
+}
 
 static uint32_t now_ms(void *ctx)
 {
@@ -124,8 +133,14 @@ static int subscribe_now(void *ctx, const char *topic, int qos)
 static void log_core_line(void *ctx, int level, const char *msg)
 {
     (void)ctx;
-    /* The core's messages are string literals, so equal pointers mean the
-     * same message. A result that cannot be sent repeats every poll. */
+    if (level >= 2) {
+        ESP_LOGI(TAG, "%s", msg);
+        return;
+    }
+
+    /* A warning can repeat every poll, such as the one for a result that
+     * waits for a free slot. The core's messages are string literals, so
+     * equal pointers mean the same message. */
     uint32_t now = now_ms(NULL);
     if (msg == s_last_log && now - s_last_log_ms < LOG_REPEAT_MS) {
         s_log_repeats++;
@@ -139,10 +154,8 @@ static void log_core_line(void *ctx, int level, const char *msg)
     s_last_log_ms = now;
     if (level <= 0) {
         ESP_LOGE(TAG, "%s", msg);
-    } else if (level == 1) {
-        ESP_LOGW(TAG, "%s", msg);
     } else {
-        ESP_LOGI(TAG, "%s", msg);
+        ESP_LOGW(TAG, "%s", msg);
     }
 }
 
@@ -185,6 +198,12 @@ esp_err_t node_task_init(const char *node_id)
     return ESP_OK;
 }
 
+const char *node_task_client_id(void)
+{
+    /* Set by mqc_node_init() and never changed after, so no lock is needed. */
+    return mqc_node_client_id(&s_node);
+}
+
 size_t node_task_will(uint32_t session, char *topic, size_t topic_cap, uint8_t *will, size_t will_cap)
 {
     const char *will_topic;
@@ -215,18 +234,15 @@ void node_task_disconnected(void)
     xSemaphoreTake(s_lock, portMAX_DELAY);
     s_connected = false;
     mqc_node_on_disconnect(&s_node);
-    /* Messages of the lost connection are not sent on the next one. The core
-     * announces again on reconnect, and the coordinator runs again a task
-     * whose result is missing. */
     for (size_t i = 0; i < SLOT_COUNT; i++) {
-        if (s_slots[i].state == SLOT_QUEUED) {
+        if (s_slots[i].state == SLOT_QUEUED && !outlives_connection(&s_slots[i])) {
             s_slots[i].state = SLOT_FREE;
             dropped++;
         }
     }
     xSemaphoreGive(s_lock);
     if (dropped > 0) {
-        ESP_LOGW(TAG, "dropped %u unsent messages of the lost connection", dropped);
+        ESP_LOGI(TAG, "dropped %u unsent births or heartbeats of the lost connection", dropped);
     }
 }
 
@@ -240,8 +256,8 @@ void node_task_data(const char *topic, size_t topic_len, const uint8_t *data, si
 
 /* ---- the poll loop ---- */
 
-/* Returns the oldest queued slot of the current connection, or NULL. With
- * qos0_only, it skips QoS 1 messages. */
+/* Returns the oldest queued slot that may go out on the current connection,
+ * or NULL. With qos0_only, it skips QoS 1 messages. */
 static slot_t *oldest_queued_slot(bool qos0_only)
 {
     slot_t *oldest = NULL;
@@ -250,7 +266,8 @@ static slot_t *oldest_queued_slot(bool qos0_only)
     }
     for (size_t i = 0; i < SLOT_COUNT; i++) {
         slot_t *slot = &s_slots[i];
-        if (slot->state != SLOT_QUEUED || slot->session != s_session || (qos0_only && slot->qos > 0)) {
+        bool current = slot->session == s_session || outlives_connection(slot);
+        if (slot->state != SLOT_QUEUED || !current || (qos0_only && slot->qos > 0)) {
             continue;
         }
         if (oldest == NULL || (int32_t)(slot->order - oldest->order) < 0) {
@@ -269,7 +286,8 @@ static slot_t *oldest_queued_slot(bool qos0_only)
  *
  * A QoS 1 message that esp-mqtt refuses stays queued for the next poll, and
  * the QoS 1 messages after it wait too, so that they keep their order.
- * Heartbeats (QoS 0) still go out meanwhile.
+ * Heartbeats (QoS 0) still go out meanwhile. A refused result waits through
+ * a reconnect as well (see outlives_connection).
  */
 static void send_slots(void)
 {
@@ -291,7 +309,8 @@ static void send_slots(void)
         int msg_id = node_mqtt_publish(slot->topic, slot->data, slot->len, slot->qos, slot->retain);
 
         xSemaphoreTake(s_lock, portMAX_DELAY);
-        bool retry = msg_id < 0 && slot->qos > 0 && s_connected && slot->session == s_session;
+        bool retry = msg_id < 0 && slot->qos > 0 &&
+                     (outlives_connection(slot) || (s_connected && slot->session == s_session));
         if (msg_id < 0 && slot->failures++ == 0) {
             ESP_LOGW(TAG, "publishing %u bytes to %s failed (esp-mqtt returned %d, -2 means its outbox is full); %s",
                      (unsigned)slot->len, slot->topic, msg_id, retry ? "trying again after each poll" : "dropped");

@@ -30,6 +30,9 @@
  * node. */
 esp_err_t node_task_init(const char *node_id);
 
+/* Returns the MQTT client id, "<root>/v1/<cluster>/<node id>". */
+const char *node_task_client_id(void);
+
 /* Writes the will of a connection numbered session: its topic into topic and
  * its payload into will. Returns the payload length, 0 if will_cap is too small. */
 size_t node_task_will(uint32_t session, char *topic, size_t topic_cap, uint8_t *will, size_t will_cap);
