@@ -105,9 +105,12 @@ type Coordinator struct {
 func Start(ctx context.Context, dial transport.Dialer, opts Options) (*Coordinator, error) {
 	opts.setDefaults()
 	c := &Coordinator{
-		opts:   opts,
-		log:    opts.Logger,
-		epoch:  uint32(time.Now().Unix()),
+		opts: opts,
+		log:  opts.Logger,
+		// Milliseconds, so that two coordinators started in the same second
+		// still differ; the value wraps every 49 days, and only equality
+		// matters.
+		epoch:  uint32(time.Now().UnixMilli()),
 		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		others: make(chan protocol.CoordinatorOnline, 1),

@@ -76,7 +76,7 @@ func (t Topics) NodeClientID(id string) string {
 // started at epoch. Each coordinator run has its own, so a second
 // coordinator cannot silently take over the first one's connection.
 func (t Topics) CoordinatorClientID(epoch uint32) string {
-	return fmt.Sprintf("%s/coordinator-%d", t.prefix, epoch)
+	return fmt.Sprintf("%s/coordinator-%08x", t.prefix, epoch)
 }
 
 // CoordinatorPresence returns the topic of the coordinator's retained presence.
