@@ -114,3 +114,7 @@ func TestNoopJobRunsOnTwoWorkers(t *testing.T) {
 		t.Errorf("results accepted = %d, want 500", st.ResultsAccepted)
 	}
 }
+
+func workerOptions(id string) worker.Options {
+	return worker.Options{NodeID: id, Slots: 1}
+}

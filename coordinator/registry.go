@@ -97,6 +97,14 @@ func (c *Coordinator) handleBirth(b *protocol.Birth) {
 func (c *Coordinator) handleDeath(id string, d *protocol.Death) {
 	c.mu.Lock()
 	n := c.nodes[id]
+	if n != nil && !n.online && n.birth.Session == 0 && len(n.inflight) > 0 {
+		// A node known only from the store, whose retained presence says it
+		// is gone: its restored attempts run elsewhere now.
+		c.loseNodeLocked(n, "gone while the coordinator was down")
+		c.mu.Unlock()
+		c.kick()
+		return
+	}
 	if n == nil || !n.online {
 		c.mu.Unlock()
 		return

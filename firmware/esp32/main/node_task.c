@@ -80,8 +80,8 @@ static unsigned s_log_repeats;
 
 /* Reports whether a slot still goes out after its connection is lost. A
  * result or failure reply (QoS 1, not retained) does, on the next connection,
- * as the protocol asks of unacknowledged results. A birth or death (retained)
- * and a heartbeat (QoS 0) describe the lost connection and do not. */
+ * as the protocol requires of unacknowledged results. A birth or death
+ * (retained) and a heartbeat (QoS 0) describe the lost connection and do not. */
 static bool outlives_connection(const slot_t *slot)
 {
     return slot->qos > 0 && !slot->retain;
@@ -121,9 +121,10 @@ static int publish_to_slot(void *ctx, const char *topic, const uint8_t *data, si
     return -1;
 }
 
-/* The core subscribes only in mqc_node_on_connect(), which runs on the MQTT
- * task from the connected event. That task already holds esp-mqtt's API lock,
- * which is recursive, so subscribing from here cannot deadlock. */
+/* The core subscribes only in mqc_node_on_connect(), which node_mqtt.c calls
+ * from the connected event on the MQTT task. That task already holds
+ * esp-mqtt's API lock, a recursive mutex, so the subscribe call does not wait
+ * for it. */
 static int subscribe_now(void *ctx, const char *topic, int qos)
 {
     (void)ctx;
@@ -280,9 +281,10 @@ static slot_t *oldest_queued_slot(bool qos0_only)
 /*
  * Hands the queued slots to esp-mqtt, oldest first, with s_lock released
  * while esp-mqtt works. A slot is free again as soon as
- * esp_mqtt_client_publish() returns: at QoS 1 esp-mqtt has copied the message
- * into its outbox, which keeps it until the PUBACK (outbox_enqueue() in
- * mqtt_outbox.c), and at QoS 0 it has written the message to the socket.
+ * esp_mqtt_client_publish() returns. At QoS 1, esp-mqtt has copied the
+ * message into its outbox by then and keeps it until the PUBACK
+ * (outbox_enqueue() in mqtt_outbox.c). At QoS 0, it has written the message
+ * to the socket.
  *
  * A QoS 1 message that esp-mqtt refuses stays queued for the next poll, and
  * the QoS 1 messages after it wait too, so that they keep their order.

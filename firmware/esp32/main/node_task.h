@@ -37,7 +37,9 @@ const char *node_task_client_id(void);
  * its payload into will. Returns the payload length, 0 if will_cap is too small. */
 size_t node_task_will(uint32_t session, char *topic, size_t topic_cap, uint8_t *will, size_t will_cap);
 
-/* The MQTT event handler calls these, on esp-mqtt's task. */
+/* The MQTT event handler calls these on esp-mqtt's task. It calls
+ * node_task_disconnected() on the publishing task when a publish fails to
+ * write. */
 void node_task_connected(uint32_t session);
 void node_task_disconnected(void);
 void node_task_data(const char *topic, size_t topic_len, const uint8_t *data, size_t len, size_t offset,
