@@ -201,4 +201,3 @@ func forEach(b *bolt.Bucket, name string, fn func(k, v []byte) error) error {
 	}
 	return sub.ForEach(fn)
 }
-
