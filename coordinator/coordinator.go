@@ -284,8 +284,13 @@ func (c *Coordinator) kick() {
 // Stats returns the coordinator's counters.
 func (c *Coordinator) Stats() api.Stats {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stats
+	st := c.stats
+	c.mu.Unlock()
+	if c.opts.Store != nil {
+		c.opts.Store.Flush()
+		st.ResultsOverwritten, _ = c.opts.Store.Counter(store.CounterResultsOverwritten)
+	}
+	return st
 }
 
 // ErrNotFound is returned for a job id that the coordinator does not know.

@@ -128,3 +128,21 @@ func BenchmarkStoreResults(b *testing.B) {
 		})
 	}
 }
+
+func TestStoreCountsOverwrittenResults(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	if err := s.PutJob(JobRecord{ID: "j"}, []TaskRecord{{ID: 1, Kind: "noop"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.PutResult("j", ResultRecord{Index: 0, Output: []byte("a")})
+	s.Flush()
+	if n, _ := s.Counter(CounterResultsOverwritten); n != 0 {
+		t.Fatalf("counter %d after one result, want 0", n)
+	}
+	s.PutResult("j", ResultRecord{Index: 0, Output: []byte("b")})
+	s.Flush()
+	if n, _ := s.Counter(CounterResultsOverwritten); n != 1 {
+		t.Errorf("counter %d after a second result for one task, want 1", n)
+	}
+}

@@ -51,7 +51,15 @@ func (s *Store) PutResult(jobID string, r ResultRecord) {
 		if err != nil {
 			return err
 		}
-		return b.Put(indexKey(r.Index), data)
+		key := indexKey(r.Index)
+		if b.Get(key) != nil {
+			// A task accepted twice is a bug; the chaos test checks this
+			// counter stays 0 across coordinator restarts.
+			if err := bumpCounter(job.Tx(), CounterResultsOverwritten); err != nil {
+				return err
+			}
+		}
+		return b.Put(key, data)
 	}})
 }
 
@@ -200,4 +208,36 @@ func forEach(b *bolt.Bucket, name string, fn func(k, v []byte) error) error {
 		return nil
 	}
 	return sub.ForEach(fn)
+}
+
+// CounterResultsOverwritten counts results written for a task that already
+// had one.
+const CounterResultsOverwritten = "results_overwritten"
+
+var bucketCounters = []byte("counters")
+
+func bumpCounter(tx *bolt.Tx, name string) error {
+	b, err := tx.CreateBucketIfNotExists(bucketCounters)
+	if err != nil {
+		return err
+	}
+	var n uint64
+	if v := b.Get([]byte(name)); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	return b.Put([]byte(name), binary.BigEndian.AppendUint64(nil, n+1))
+}
+
+// Counter returns a counter of the file, such as CounterResultsOverwritten.
+func (s *Store) Counter(name string) (uint64, error) {
+	var n uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketCounters); b != nil {
+			if v := b.Get([]byte(name)); len(v) == 8 {
+				n = binary.BigEndian.Uint64(v)
+			}
+		}
+		return nil
+	})
+	return n, err
 }
