@@ -199,4 +199,3 @@ func waitResults(ctx context.Context, t *testing.T, c *client.Client, jobID stri
 	}
 	return res
 }
-
