@@ -126,7 +126,7 @@ type Stats struct {
 	DuplicatesDropped uint64 `json:"duplicates_dropped"` // a second result for a task already accepted, or a redelivered one
 	ForeignResults    uint64 `json:"foreign_results"`    // a result for a task the sending node was not given
 	Malformed         uint64 `json:"malformed"`          // messages that failed to decode
-	StaleWills        uint64 `json:"stale_wills"`        // wills of an older connection, ignored
+	StalePresence     uint64 `json:"stale_presence"`     // wills and births of an older connection, ignored
 	Reassignments     uint64 `json:"reassignments"`      // tasks put back in the queue after a failure or a lost node
 	TasksDispatched   uint64 `json:"tasks_dispatched"`
 	TaskMessages      uint64 `json:"task_messages"` // tasks messages published; below TasksDispatched when batched

@@ -114,3 +114,20 @@ func TestDeclinedTaskDoesNotCountAsAttempt(t *testing.T) {
 		t.Errorf("job %s with max attempts 1 after 3 declines, want done", j.State)
 	}
 }
+
+// A birth of an older connection, resent late, does not replace the
+// node's current session.
+func TestStaleBirthIgnored(t *testing.T) {
+	url := testenv.Broker(t)
+	c := startCoordinator(t, url, coordinator.Options{})
+	n := startRawNode(t, url, "resent", 1, "noop")
+	waitNodes(t, c, 1)
+	n.publish(protocol.ChannelPresence, true, &protocol.Birth{
+		Session: n.session - 1, Slots: 1, Batch: 1, MaxPayload: 1 << 20, HeartbeatMS: 60_000,
+		NodeID: "resent", Software: "raw-test-node", Kinds: []string{"noop"},
+	})
+	waitStats(t, c, func(s api.Stats) bool { return s.StalePresence == 1 })
+	if got := c.Nodes()[0].Session; got != n.session {
+		t.Errorf("session %d after a stale birth, want %d", got, n.session)
+	}
+}

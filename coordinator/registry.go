@@ -37,6 +37,12 @@ func (n *node) timeout(misses int) time.Duration {
 	return interval*time.Duration(misses) + interval/2
 }
 
+// olderSession reports whether session a came before b, in serial number
+// arithmetic, so that the comparison holds across the wrap of 32 bits.
+func olderSession(a, b uint32) bool {
+	return int32(a-b) < 0
+}
+
 func (n *node) free() int {
 	return int(n.birth.Slots) - len(n.inflight)
 }
@@ -59,6 +65,16 @@ func (c *Coordinator) handlePresence(id string, m protocol.Message) {
 func (c *Coordinator) handleBirth(b *protocol.Birth) {
 	c.mu.Lock()
 	n, known := c.nodes[b.NodeID]
+	if known && n.online && olderSession(b.Session, n.birth.Session) {
+		// A birth of an older connection, resent late by its client's
+		// outbox: the node's current session stands [P-10]. Once the node
+		// is offline any birth counts, so a board whose counter was reset
+		// can join again.
+		c.stats.StalePresence++
+		c.mu.Unlock()
+		c.log.Info("ignored stale birth", "node", b.NodeID, "birth_session", b.Session, "session", n.birth.Session)
+		return
+	}
 	if !known {
 		n = &node{id: b.NodeID, inflight: map[protocol.TaskRef]*attempt{}}
 		c.nodes[n.id] = n
@@ -110,7 +126,7 @@ func (c *Coordinator) handleDeath(id string, d *protocol.Death) {
 		return
 	}
 	if d.Session != n.birth.Session {
-		c.stats.StaleWills++
+		c.stats.StalePresence++
 		c.mu.Unlock()
 		c.log.Info("ignored stale will", "node", id, "will_session", d.Session, "session", n.birth.Session)
 		return

@@ -38,7 +38,7 @@ func TestStaleWillAfterTakeover(t *testing.T) {
 		t.Fatalf("node %s; want online with a session other than %d", describe(n), first.Session)
 	}
 	t.Logf("node online with session %d (first process: %d); stale wills ignored: %d",
-		n.Session, first.Session, tc.Coordinator.Stats().StaleWills)
+		n.Session, first.Session, tc.Coordinator.Stats().StalePresence)
 }
 
 // The late will is published here by hand, through the broker, after the
@@ -63,7 +63,7 @@ func TestStaleWillIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, 5*time.Second, "stale will counted", func() bool { return tc.Coordinator.Stats().StaleWills == 1 })
+	waitFor(t, 5*time.Second, "stale will counted", func() bool { return tc.Coordinator.Stats().StalePresence == 1 })
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if s := tc.nodeState("race-1"); s != api.NodeOnline {
 			t.Fatalf("node %s after a will of an older session, want online", s)

@@ -136,10 +136,19 @@ func (w *Worker) onOwnPresence(msg transport.Message) {
 	if err != nil {
 		return
 	}
-	// A clean leave is never late: only the node itself publishes one.
-	if d, ok := m.(*protocol.Death); ok && d.Reason == protocol.DeathConnectionLost && d.Session != w.session.Load() {
-		w.log.Info("stale will replaced the retained birth, announcing again", "will_session", d.Session)
-		go w.announce(w.session.Load())
+	session := w.session.Load()
+	switch m := m.(type) {
+	case *protocol.Death:
+		// A clean leave is never late: only the node itself publishes one.
+		if m.Reason == protocol.DeathConnectionLost && m.Session != session {
+			w.log.Info("a will of an older connection replaced the retained birth, announcing again", "will_session", m.Session)
+			go w.announce(session)
+		}
+	case *protocol.Birth:
+		if m.Session != session {
+			w.log.Info("a birth of an older connection replaced the retained one, announcing again", "birth_session", m.Session)
+			go w.announce(session)
+		}
 	}
 }
 

@@ -263,6 +263,23 @@ static void test_stale_will_reannounces(void)
     CHECK(sent_count == 2, "announced again after a death of its own session");
 }
 
+static void test_stale_birth_reannounces(void)
+{
+    setup();
+    uint8_t msg[128];
+    mqc_birth_t b = {.session = 6, .slots = 1, .batch = 1, .max_payload = 10, .heartbeat_ms = 500,
+                     .node_id = {"esp-1", 5}, .software = {"t", 1}, .kind_count = 1, .kinds = {{"image.gray", 10}}};
+    size_t len = mqc_encode_birth(msg, sizeof(msg), &b);
+    mqc_node_on_data(&node, presence_topic, strlen(presence_topic), msg, len, 0, len);
+    mqc_node_poll(&node);
+    CHECK(sent_count == 2 && strcmp(sent[1].topic, presence_topic) == 0, "no birth after a stale birth");
+    b.session = 7; /* its own birth coming back: nothing to do */
+    len = mqc_encode_birth(msg, sizeof(msg), &b);
+    mqc_node_on_data(&node, presence_topic, strlen(presence_topic), msg, len, 0, len);
+    mqc_node_poll(&node);
+    CHECK(sent_count == 2, "announced again after its own birth");
+}
+
 static void test_new_coordinator_reannounces(void)
 {
     setup();
@@ -355,6 +372,7 @@ int main(void)
         {"busy node declines", test_busy_node_declines},
         {"invalid payload fails", test_invalid_payload_fails},
         {"stale will reannounces", test_stale_will_reannounces},
+        {"stale birth reannounces", test_stale_birth_reannounces},
         {"new coordinator reannounces", test_new_coordinator_reannounces},
         {"heartbeat lists held task", test_heartbeat_lists_held_task},
         {"offline node sends nothing", test_offline_node_sends_nothing},

@@ -316,6 +316,12 @@ static void presence_message(mqc_node_t *n)
         n->announce_pending = true;
         return;
     }
+    if (n->rx == MQC_RX_PRESENCE && type == MQC_TYPE_BIRTH && head_u32(n) != n->session) {
+        /* A birth of an older connection, resent late from the MQTT
+         * client's outbox, replaced the current one. */
+        n->announce_pending = true;
+        return;
+    }
     if (n->rx == MQC_RX_COORDINATOR && type == MQC_TYPE_COORDINATOR_ONLINE) {
         uint32_t epoch = head_u32(n);
         if (n->coordinator_epoch != 0 && epoch != n->coordinator_epoch) {
