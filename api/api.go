@@ -6,6 +6,7 @@
 //	GET  /api/v1/jobs               -> []Job, without failures
 //	GET  /api/v1/jobs/{id}          -> Job; ?wait=10s waits until the job ends or the time is up
 //	GET  /api/v1/jobs/{id}/results  -> Results
+//	POST /api/v1/jobs/{id}/cancel   -> Job
 //	GET  /api/v1/nodes              -> []Node
 //	GET  /api/v1/stats              -> Stats
 //
@@ -33,35 +34,40 @@ type TaskSpec struct {
 
 // Job states.
 const (
-	JobQueued   = "queued"  // no task has started yet
-	JobRunning  = "running" // some task has started
-	JobDone     = "done"    // every task succeeded
-	JobFailed   = "failed"  // every task ended and at least one failed
-	TaskQueued  = "queued"
-	TaskRunning = "running"
-	TaskDone    = "done"
-	TaskFailed  = "failed"
+	JobQueued     = "queued"    // no task has started yet
+	JobRunning    = "running"   // some task has started
+	JobDone       = "done"      // every task succeeded
+	JobFailed     = "failed"    // every task ended and at least one failed
+	JobCancelled  = "cancelled" // cancelled before every task ended
+	TaskQueued    = "queued"
+	TaskRunning   = "running"
+	TaskDone      = "done"
+	TaskFailed    = "failed"
+	TaskCancelled = "cancelled"
 )
 
 // Job is the state and progress of a job.
 type Job struct {
-	ID       string            `json:"id"`
-	Name     string            `json:"name,omitempty"`
-	State    string            `json:"state"`
-	Meta     map[string]string `json:"meta,omitempty"`
-	Tasks    int               `json:"tasks"`
-	Queued   int               `json:"queued"`
-	Running  int               `json:"running"`
-	Done     int               `json:"done"`
-	Failed   int               `json:"failed"`
-	Created  time.Time         `json:"created"`
-	Finished *time.Time        `json:"finished,omitempty"`
+	ID        string            `json:"id"`
+	Name      string            `json:"name,omitempty"`
+	State     string            `json:"state"`
+	Meta      map[string]string `json:"meta,omitempty"`
+	Tasks     int               `json:"tasks"`
+	Queued    int               `json:"queued"`
+	Running   int               `json:"running"`
+	Done      int               `json:"done"`
+	Failed    int               `json:"failed"`
+	Cancelled int               `json:"cancelled,omitempty"`
+	Created   time.Time         `json:"created"`
+	Finished  *time.Time        `json:"finished,omitempty"`
 	// Failures lists each failed task with all its attempts.
 	Failures []TaskFailure `json:"failures,omitempty"`
 }
 
 // Ended reports whether the job is done or failed.
-func (j Job) Ended() bool { return j.State == JobDone || j.State == JobFailed }
+func (j Job) Ended() bool {
+	return j.State == JobDone || j.State == JobFailed || j.State == JobCancelled
+}
 
 // TaskFailure is a task that failed for good.
 type TaskFailure struct {

@@ -69,6 +69,13 @@ func (c *Client) WaitJob(ctx context.Context, id string, wait time.Duration) (ap
 	return job, err
 }
 
+// Cancel cancels job id and returns its status.
+func (c *Client) Cancel(ctx context.Context, id string) (api.Job, error) {
+	var job api.Job
+	err := c.do(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &job)
+	return job, err
+}
+
 // Jobs returns every job the coordinator has in memory.
 func (c *Client) Jobs(ctx context.Context) ([]api.Job, error) {
 	var jobs []api.Job

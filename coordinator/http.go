@@ -23,6 +23,10 @@ func (c *Coordinator) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/jobs/{id}", c.serveJob)
 	mux.HandleFunc("GET /api/v1/jobs/{id}/results", c.serveResults)
+	mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+		job, err := c.Cancel(r.PathValue("id"))
+		writeResult(w, job, err)
+	})
 	mux.HandleFunc("GET /api/v1/nodes", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.Nodes())
 	})

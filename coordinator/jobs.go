@@ -90,13 +90,21 @@ type job struct {
 	created     time.Time
 	finished    time.Time
 	started     bool
+	cancelled   bool
 	tasks       []*task
 	count       map[string]int // tasks by state
 	ended       chan struct{}  // closed when every task is done or failed
 }
 
+// allEnded reports whether every task is done, failed or cancelled.
+func (j *job) allEnded() bool {
+	return j.count[api.TaskDone]+j.count[api.TaskFailed]+j.count[api.TaskCancelled] == len(j.tasks)
+}
+
 func (j *job) state() string {
 	switch {
+	case j.cancelled:
+		return api.JobCancelled
 	case j.count[api.TaskDone]+j.count[api.TaskFailed] < len(j.tasks):
 		if j.started {
 			return api.JobRunning
@@ -198,20 +206,22 @@ func (c *Coordinator) setTaskStateLocked(t *task, state string) {
 	t.job.count[t.state]--
 	t.job.count[state]++
 	t.state = state
-	if state == api.TaskDone || state == api.TaskFailed {
+	if state == api.TaskDone || state == api.TaskFailed || state == api.TaskCancelled {
 		c.finishJobIfEndedLocked(t.job)
 	}
 }
 
 func (c *Coordinator) finishJobIfEndedLocked(j *job) {
-	if j.count[api.TaskDone]+j.count[api.TaskFailed] < len(j.tasks) {
+	if !j.allEnded() {
 		return
 	}
 	j.finished = time.Now()
 	close(j.ended)
 	c.saveJobLocked(j)
 	elapsed := j.finished.Sub(j.created).Round(time.Millisecond).String()
-	if failed := j.count[api.TaskFailed]; failed > 0 {
+	if j.cancelled {
+		c.log.Info("job cancelled", "job", j.id, "tasks", len(j.tasks), "done", j.count[api.TaskDone], "elapsed", elapsed)
+	} else if failed := j.count[api.TaskFailed]; failed > 0 {
 		c.log.Warn("job failed", "job", j.id, "tasks", len(j.tasks), "failed", failed, "elapsed", elapsed)
 	} else {
 		c.log.Info("job finished", "job", j.id, "tasks", len(j.tasks), "elapsed", elapsed)
@@ -287,7 +297,8 @@ func (c *Coordinator) jobStatusLocked(j *job, withFailures bool) api.Job {
 	s := api.Job{
 		ID: j.id, Name: j.name, State: j.state(), Meta: maps.Clone(j.meta), Tasks: len(j.tasks),
 		Queued: j.count[api.TaskQueued], Running: j.count[api.TaskRunning],
-		Done: j.count[api.TaskDone], Failed: j.count[api.TaskFailed], Created: j.created,
+		Done: j.count[api.TaskDone], Failed: j.count[api.TaskFailed], Cancelled: j.count[api.TaskCancelled],
+		Created: j.created,
 	}
 	if !j.finished.IsZero() {
 		f := j.finished

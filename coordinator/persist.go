@@ -36,5 +36,5 @@ func (c *Coordinator) saveJobLocked(j *job) {
 
 func jobRecord(j *job) store.JobRecord {
 	return store.JobRecord{ID: j.id, Name: j.name, Meta: j.meta, MaxAttempts: j.maxAttempts,
-		Created: j.created, Finished: j.finished}
+		Created: j.created, Finished: j.finished, Cancelled: j.cancelled}
 }

@@ -20,12 +20,14 @@ type rawNode struct {
 	conn    transport.Conn
 	topics  protocol.Topics
 	tasks   chan *protocol.Tasks
+	aborts  chan *protocol.Abort
 }
 
 func startRawNode(t *testing.T, url, id string, slots uint16, kinds ...string) *rawNode {
 	t.Helper()
 	topics, _ := protocol.NewTopics("", "")
-	n := &rawNode{t: t, id: id, session: 7, topics: topics, tasks: make(chan *protocol.Tasks, 16)}
+	n := &rawNode{t: t, id: id, session: 7, topics: topics, tasks: make(chan *protocol.Tasks, 16),
+		aborts: make(chan *protocol.Abort, 16)}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := mqtt.Dial(ctx, url, transport.Options{ClientID: id})
@@ -40,7 +42,12 @@ func startRawNode(t *testing.T, url, id string, slots uint16, kinds ...string) *
 			t.Errorf("raw node %s: %v", id, err)
 			return
 		}
-		n.tasks <- msg.(*protocol.Tasks)
+		switch m := msg.(type) {
+		case *protocol.Tasks:
+			n.tasks <- m
+		case *protocol.Abort:
+			n.aborts <- m
+		}
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,17 @@ func (c *Coordinator) restore(loaded []store.LoadedJob) {
 				queued++
 			}
 		}
-		if len(j.tasks) > 0 && j.count[api.TaskDone]+j.count[api.TaskFailed] == len(j.tasks) {
+		if lj.Job.Cancelled {
+			j.cancelled = true
+			for _, t := range j.tasks {
+				if t.state == api.TaskQueued || t.state == api.TaskRunning {
+					j.count[t.state]--
+					t.state = api.TaskCancelled
+					j.count[t.state]++
+				}
+			}
+		}
+		if len(j.tasks) > 0 && j.allEnded() {
 			j.finished = lj.Job.Finished
 			if j.finished.IsZero() {
 				j.finished = now

@@ -55,7 +55,7 @@ func (c *Coordinator) acceptResultLocked(n *node, r protocol.Result) {
 	delete(n.inflight, protocol.TaskRef{ID: r.ID, Attempt: r.Attempt})
 	now := time.Now()
 
-	if t.state == api.TaskDone || t.state == api.TaskFailed {
+	if t.state == api.TaskDone || t.state == api.TaskFailed || t.state == api.TaskCancelled {
 		c.stats.DuplicatesDropped++ // another attempt won
 		if a.state == attemptRunning {
 			a.state, a.ended = attemptSuperseded, now

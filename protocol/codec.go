@@ -46,6 +46,8 @@ func Decode(b []byte) (Message, error) {
 		m = &CoordinatorOnline{Epoch: r.u32("epoch"), Software: r.str("software", MaxTextLen)}
 	case TypeCoordinatorOffline:
 		m = &CoordinatorOffline{Epoch: r.u32("epoch")}
+	case TypeAbort:
+		m = r.abort()
 	}
 	if r.err == nil && len(r.buf) > 0 {
 		r.err = fmt.Errorf("%w: %d bytes", ErrTrailing, len(r.buf))
@@ -68,7 +70,7 @@ func DecodeHeader(b []byte) (Type, error) {
 		return 0, fmt.Errorf("decode header: %w: %d, this build speaks %d", ErrVersion, b[1], Version)
 	}
 	t := Type(b[2])
-	if t < TypeBirth || t > TypeCoordinatorOffline {
+	if t < TypeBirth || t > TypeAbort {
 		return 0, fmt.Errorf("decode header: %w: %d", ErrUnknownType, b[2])
 	}
 	return t, nil
@@ -163,6 +165,19 @@ func (m *CoordinatorOnline) appendBody(b []byte) ([]byte, error) {
 
 func (m *CoordinatorOffline) appendBody(b []byte) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, m.Epoch), nil
+}
+
+func (m *Abort) appendBody(b []byte) ([]byte, error) {
+	if len(m.Tasks) == 0 || len(m.Tasks) > MaxBatch {
+		return nil, fmt.Errorf("%w: %d tasks to abort, need 1 to %d", ErrInvalid, len(m.Tasks), MaxBatch)
+	}
+	b = binary.BigEndian.AppendUint32(b, m.Epoch)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Tasks)))
+	for _, t := range m.Tasks {
+		b = binary.BigEndian.AppendUint64(b, t.ID)
+		b = binary.BigEndian.AppendUint16(b, t.Attempt)
+	}
+	return b, nil
 }
 
 func appendStr(b []byte, s string) []byte {

@@ -34,6 +34,7 @@ const (
 	TypeResults            Type = 5 // node -> coordinator
 	TypeCoordinatorOnline  Type = 6 // coordinator -> nodes, retained presence
 	TypeCoordinatorOffline Type = 7 // coordinator -> nodes, retained presence (the will)
+	TypeAbort              Type = 8 // coordinator -> one node, on its tasks topic
 )
 
 func (t Type) String() string {
@@ -52,6 +53,8 @@ func (t Type) String() string {
 		return "coordinator-online"
 	case TypeCoordinatorOffline:
 		return "coordinator-offline"
+	case TypeAbort:
+		return "abort"
 	}
 	return fmt.Sprintf("type-%d", byte(t))
 }
@@ -180,6 +183,14 @@ type CoordinatorOffline struct {
 	Epoch uint32
 }
 
+// Abort tells a node to stop tasks of a cancelled job: drop those not
+// started, stop those running if it can, and answer each with a declined
+// result [P-33].
+type Abort struct {
+	Epoch uint32
+	Tasks []TaskRef
+}
+
 func (*Birth) Type() Type              { return TypeBirth }
 func (*Death) Type() Type              { return TypeDeath }
 func (*Heartbeat) Type() Type          { return TypeHeartbeat }
@@ -187,3 +198,4 @@ func (*Tasks) Type() Type              { return TypeTasks }
 func (*Results) Type() Type            { return TypeResults }
 func (*CoordinatorOnline) Type() Type  { return TypeCoordinatorOnline }
 func (*CoordinatorOffline) Type() Type { return TypeCoordinatorOffline }
+func (*Abort) Type() Type              { return TypeAbort }

@@ -145,6 +145,19 @@ func (r *reader) heartbeat() *Heartbeat {
 	return m
 }
 
+func (r *reader) abort() *Abort {
+	m := &Abort{Epoch: r.u32("epoch")}
+	n := r.count("task count", 10, MaxBatch)
+	if r.err == nil && n == 0 {
+		r.err = fmt.Errorf("%w: task count 0", ErrInvalid)
+	}
+	m.Tasks = make([]TaskRef, n)
+	for i := range m.Tasks {
+		m.Tasks[i] = TaskRef{ID: r.u64("task id"), Attempt: r.u16("attempt")}
+	}
+	return m
+}
+
 // taskMinSize is a task with an empty kind and an empty payload:
 // id, attempt, deadline, kind length, payload length.
 const taskMinSize = 8 + 2 + 4 + 1 + 4

@@ -179,6 +179,12 @@ func fields(m Message) []string {
 		add("software", m.Software)
 	case *CoordinatorOffline:
 		add("epoch", m.Epoch)
+	case *Abort:
+		add("epoch", m.Epoch)
+		add("tasks", len(m.Tasks))
+		for i, r := range m.Tasks {
+			add(fmt.Sprintf("task.%d", i), fmt.Sprintf("%d/%d", r.ID, r.Attempt))
+		}
 	}
 	return out
 }

@@ -18,6 +18,10 @@ func (w *Worker) onTasks(msg transport.Message) {
 		w.log.Warn("dropped malformed tasks message", "error", err)
 		return
 	}
+	if abort, ok := m.(*protocol.Abort); ok {
+		w.abort(abort.Tasks)
+		return
+	}
 	tasks, ok := m.(*protocol.Tasks)
 	if !ok {
 		w.log.Warn("dropped unexpected message on the tasks topic", "type", m.Type())
@@ -89,9 +93,47 @@ func (w *Worker) runSlot(ctx context.Context) {
 	}
 }
 
+// abort drops the listed tasks that have not started, answering each as
+// declined, and cancels the context of those running [P-33].
+func (w *Worker) abort(refs []protocol.TaskRef) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ref := range refs {
+		if cancel := w.running[ref]; cancel != nil {
+			w.aborted[ref] = true
+			cancel()
+			continue
+		}
+		for i, t := range w.queue {
+			if t.ID == ref.ID && t.Attempt == ref.Attempt {
+				w.queue = append(w.queue[:i], w.queue[i+1:]...)
+				w.queueResultLocked(protocol.Result{ID: t.ID, Attempt: t.Attempt, Status: protocol.StatusDeclined,
+					Data: []byte("aborted: the job was cancelled")})
+				break
+			}
+		}
+	}
+	w.log.Info("aborted tasks of a cancelled job", "tasks", len(refs))
+}
+
 func (w *Worker) runTask(ctx context.Context, t protocol.Task) (r protocol.Result) {
 	r = protocol.Result{ID: t.ID, Attempt: t.Attempt}
 	start := time.Now()
+	ref := protocol.TaskRef{ID: t.ID, Attempt: t.Attempt}
+	ctx, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	w.running[ref] = cancel
+	w.mu.Unlock()
+	defer func() {
+		cancel()
+		w.mu.Lock()
+		delete(w.running, ref)
+		if w.aborted[ref] {
+			delete(w.aborted, ref)
+			r.Status, r.Data = protocol.StatusDeclined, []byte("aborted: the job was cancelled")
+		}
+		w.mu.Unlock()
+	}()
 	w.log.Debug("task started", "task_id", t.ID, "attempt", t.Attempt, "kind", t.Kind)
 	defer func() {
 		// A panicking handler fails its task, not the node.

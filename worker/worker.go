@@ -96,6 +96,8 @@ type Worker struct {
 	queue     []protocol.Task           // received, not started
 	held      map[protocol.TaskRef]bool // queued, running, or finished with the result not yet published
 	outbox    []protocol.Result         // results not yet published
+	running   map[protocol.TaskRef]context.CancelFunc
+	aborted   map[protocol.TaskRef]bool // running tasks an abort message named
 	lastEpoch uint32                    // the coordinator epoch last seen
 }
 
@@ -109,6 +111,8 @@ func New(opts Options) (*Worker, error) {
 		log:          opts.Logger.With("node", opts.NodeID),
 		handlers:     map[string]HandlerFunc{},
 		held:         map[protocol.TaskRef]bool{},
+		running:      map[protocol.TaskRef]context.CancelFunc{},
+		aborted:      map[protocol.TaskRef]bool{},
 		drainStarted: make(chan struct{}),
 		ready:        make(chan struct{}, 1),
 		outboxReady:  make(chan struct{}, 1),

@@ -146,7 +146,11 @@ func printJob(out io.Writer, j api.Job) {
 		fmt.Fprintf(out, " (%s)", j.Name)
 	}
 	fmt.Fprintf(out, ": %s\n", j.State)
-	fmt.Fprintf(out, "tasks: %d done, %d failed, %d running, %d queued, %d in all\n", j.Done, j.Failed, j.Running, j.Queued, j.Tasks)
+	fmt.Fprintf(out, "tasks: %d done, %d failed, %d running, %d queued", j.Done, j.Failed, j.Running, j.Queued)
+	if j.Cancelled > 0 {
+		fmt.Fprintf(out, ", %d cancelled", j.Cancelled)
+	}
+	fmt.Fprintf(out, ", %d in all\n", j.Tasks)
 	fmt.Fprintf(out, "created %s, elapsed %s\n", j.Created.Format(time.RFC3339), elapsed(j))
 	if len(j.Meta) > 0 {
 		keys := slices.Sorted(maps.Keys(j.Meta))
@@ -173,4 +177,35 @@ func printJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+func newCancelCommand(_ *globalFlags) *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a job: drop its queued tasks and abort its running ones",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("cancel takes one job ID, such as job-1c9a0e4d22f1; list them with `mqcluster jobs`")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			j, err := c.Cancel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(cmd.OutOrStdout(), j)
+			}
+			printJob(cmd.OutOrStdout(), j)
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
 }

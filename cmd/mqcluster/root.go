@@ -49,6 +49,7 @@ func newRootCommand() *cobra.Command {
 		newNodesCommand(g),
 		newJobsCommand(g),
 		newJobCommand(g),
+		newCancelCommand(g),
 	)
 	return root
 }

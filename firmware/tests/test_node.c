@@ -225,6 +225,23 @@ static void test_busy_node_declines(void)
           "task 47 not declined");
 }
 
+static void test_abort_drops_held_task(void)
+{
+    setup();
+    uint8_t msg[128];
+    size_t len = tasks_message(msg, sizeof(msg), 51, 2, red_green, sizeof(red_green));
+    mqc_node_on_data(&node, tasks_topic, strlen(tasks_topic), msg, len, 0, len);
+    mqc_task_ref_t ref = {51, 2};
+    len = mqc_encode_abort(msg, sizeof(msg), 5, &ref, 1);
+    mqc_node_on_data(&node, tasks_topic, strlen(tasks_topic), msg, len, 0, len);
+    mqc_node_poll(&node);
+    mqc_result_t r;
+    CHECK(last_result(&r), "no answer to the abort");
+    CHECK(r.id == 51 && r.status == MQC_STATUS_DECLINED, "task %" PRIu64 " status %u, want 51 declined", r.id,
+          r.status);
+    CHECK(node.stats.tasks_done == 0, "the aborted task ran");
+}
+
 static void test_invalid_payload_fails(void)
 {
     setup();
@@ -371,6 +388,7 @@ int main(void)
         {"oversized message fails task", test_oversized_message_fails_task},
         {"busy node declines", test_busy_node_declines},
         {"invalid payload fails", test_invalid_payload_fails},
+        {"abort drops held task", test_abort_drops_held_task},
         {"stale will reannounces", test_stale_will_reannounces},
         {"stale birth reannounces", test_stale_birth_reannounces},
         {"new coordinator reannounces", test_new_coordinator_reannounces},

@@ -158,6 +158,23 @@ static mqc_err_t decode_and_describe(const vector_t *v, fields_t *f, uint8_t *ou
         }
         return err;
     }
+    case MQC_TYPE_ABORT: {
+        uint32_t epoch;
+        mqc_iter_t it;
+        if ((err = mqc_decode_abort(v->bytes, v->len, &epoch, &it)) == MQC_OK) {
+            mqc_task_ref_t refs[16];
+            uint16_t n = 0;
+            add(f, "type=abort");
+            add(f, "epoch=%" PRIu32, epoch);
+            add(f, "tasks=%u", it.left);
+            while (n < 16 && mqc_next_task_ref(&it, &refs[n])) {
+                add(f, "task.%u=%" PRIu64 "/%u", n, refs[n].id, refs[n].attempt);
+                n++;
+            }
+            *out_len = mqc_encode_abort(out, cap, epoch, refs, n);
+        }
+        return err;
+    }
     case MQC_TYPE_COORDINATOR_ONLINE:
     case MQC_TYPE_COORDINATOR_OFFLINE: {
         uint32_t epoch;

@@ -196,6 +196,8 @@ void mqc_node_on_disconnect(mqc_node_t *n)
 
 /* ---- receiving ---------------------------------------------------------- */
 
+static void remember(mqc_node_t *n, uint64_t id, uint16_t attempt);
+
 static bool same_ref(mqc_task_ref_t a, uint64_t id, uint16_t attempt)
 {
     return a.id == id && a.attempt == attempt;
@@ -247,9 +249,41 @@ static void begin_message(mqc_node_t *n, const char *topic, size_t topic_len, si
     }
 }
 
+/* abort_tasks handles an abort message: the held task, if listed and not
+ * yet converted, is dropped and answered as declined. */
+static void abort_tasks(mqc_node_t *n, const uint8_t *msg, size_t len)
+{
+    uint32_t epoch;
+    mqc_iter_t it;
+    mqc_task_ref_t ref;
+    if (mqc_decode_abort(msg, len, &epoch, &it) != MQC_OK) {
+        n->stats.malformed_dropped++;
+        return;
+    }
+    while (mqc_next_task_ref(&it, &ref)) {
+        if (n->holding && n->task_ready && same_ref((mqc_task_ref_t){n->task.id, n->task.attempt}, ref.id, ref.attempt)) {
+            n->task_ready = false;
+            n->holding = false;
+            remember(n, ref.id, ref.attempt);
+            queue_reply(n, ref.id, ref.attempt, MQC_STATUS_DECLINED, "aborted: the job was cancelled");
+            log_line(n, 2, "task aborted");
+        }
+    }
+}
+
+static bool is_abort(const uint8_t *msg, size_t len)
+{
+    mqc_type_t type;
+    return mqc_decode_header(msg, len, &type) == MQC_OK && type == MQC_TYPE_ABORT;
+}
+
 /* take_task accepts the first task of a complete tasks message in buf. */
 static void take_task(mqc_node_t *n)
 {
+    if (is_abort(n->buf, n->rx_total)) {
+        abort_tasks(n, n->buf, n->rx_total);
+        return;
+    }
     uint32_t epoch;
     mqc_iter_t it;
     mqc_task_t t;
@@ -278,6 +312,12 @@ static void take_task(mqc_node_t *n)
  * or arriving while the node holds a task. */
 static void answer_head(mqc_node_t *n)
 {
+    if (is_abort(n->head, n->head_len)) {
+        if (n->rx_total <= n->head_len) {
+            abort_tasks(n, n->head, n->rx_total);
+        }
+        return;
+    }
     mqc_task_t t;
     if (mqc_peek_first_task(n->head, n->head_len, n->rx_total, &t) != MQC_OK) {
         n->stats.malformed_dropped++;

@@ -116,7 +116,7 @@ mqc_err_t mqc_decode_header(const uint8_t *msg, size_t len, mqc_type_t *type)
     if (msg[1] != MQC_VERSION) {
         return MQC_ERR_VERSION;
     }
-    if (msg[2] < MQC_TYPE_BIRTH || msg[2] > MQC_TYPE_COORDINATOR_OFFLINE) {
+    if (msg[2] < MQC_TYPE_BIRTH || msg[2] > MQC_TYPE_ABORT) {
         return MQC_ERR_UNKNOWN_TYPE;
     }
     *type = (mqc_type_t)msg[2];
@@ -264,6 +264,24 @@ mqc_err_t mqc_decode_heartbeat(const uint8_t *msg, size_t len, uint32_t *session
     }
     *session = get_u32(&r);
     uint16_t n = get_count(&r, 10, 65535);
+    it->next = r.p;
+    it->left = n;
+    const uint8_t *skip;
+    (void)take(&r, (size_t)n * 10, &skip);
+    it->end = r.p;
+    return finish(&r);
+}
+
+mqc_err_t mqc_decode_abort(const uint8_t *msg, size_t len, uint32_t *epoch, mqc_iter_t *it)
+{
+    reader_t r;
+    mqc_err_t err = body(msg, len, MQC_TYPE_ABORT, &r);
+    if (err != MQC_OK) {
+        return err;
+    }
+    *epoch = get_u32(&r);
+    uint16_t n = get_count(&r, 10, MQC_MAX_BATCH);
+    fail_if(&r, n == 0);
     it->next = r.p;
     it->left = n;
     const uint8_t *skip;
@@ -576,6 +594,21 @@ size_t mqc_encode_results(uint8_t *buf, size_t cap, uint32_t session, const mqc_
         put_u8(&w, r->status);
         put_u32(&w, r->data_len);
         put_bytes(&w, r->data, r->data_len);
+    }
+    return done(&w, buf);
+}
+
+size_t mqc_encode_abort(uint8_t *buf, size_t cap, uint32_t epoch, const mqc_task_ref_t *refs, uint16_t count)
+{
+    if (count == 0 || count > MQC_MAX_BATCH) {
+        return 0;
+    }
+    writer_t w = start(buf, cap, MQC_TYPE_ABORT);
+    put_u32(&w, epoch);
+    put_u16(&w, count);
+    for (uint16_t i = 0; i < count; i++) {
+        put_u64(&w, refs[i].id);
+        put_u16(&w, refs[i].attempt);
     }
     return done(&w, buf);
 }

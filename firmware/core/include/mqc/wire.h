@@ -37,6 +37,7 @@ typedef enum {
     MQC_TYPE_RESULTS = 5,
     MQC_TYPE_COORDINATOR_ONLINE = 6,
     MQC_TYPE_COORDINATOR_OFFLINE = 7,
+    MQC_TYPE_ABORT = 8,
 } mqc_type_t;
 
 /* Decoding outcomes. The names match the "error" lines of vectors.txt. */
@@ -141,6 +142,9 @@ mqc_err_t mqc_decode_tasks(const uint8_t *msg, size_t len, uint32_t *epoch, mqc_
 bool mqc_next_task(mqc_iter_t *it, mqc_task_t *out);
 
 mqc_err_t mqc_decode_results(const uint8_t *msg, size_t len, uint32_t *session, mqc_iter_t *it);
+
+/* Decodes an abort message; walk its task references with mqc_next_task_ref. */
+mqc_err_t mqc_decode_abort(const uint8_t *msg, size_t len, uint32_t *epoch, mqc_iter_t *it);
 bool mqc_next_result(mqc_iter_t *it, mqc_result_t *out);
 
 /*
@@ -160,6 +164,7 @@ size_t mqc_encode_coordinator_online(uint8_t *buf, size_t cap, uint32_t epoch, m
 size_t mqc_encode_coordinator_offline(uint8_t *buf, size_t cap, uint32_t epoch);
 size_t mqc_encode_tasks(uint8_t *buf, size_t cap, uint32_t epoch, const mqc_task_t *tasks, uint16_t count);
 size_t mqc_encode_results(uint8_t *buf, size_t cap, uint32_t session, const mqc_result_t *results, uint16_t count);
+size_t mqc_encode_abort(uint8_t *buf, size_t cap, uint32_t epoch, const mqc_task_ref_t *refs, uint16_t count);
 
 /*
  * Writes the MQC_RESULT1_HEAD_SIZE (25) bytes that start a results message
