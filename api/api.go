@@ -136,6 +136,7 @@ type Stats struct {
 	Reassignments     uint64 `json:"reassignments"`      // tasks put back in the queue after a failure or a lost node
 	TasksDispatched   uint64 `json:"tasks_dispatched"`
 	TaskMessages      uint64 `json:"task_messages"` // tasks messages published; below TasksDispatched when batched
+	Backups           uint64 `json:"backups"`       // backup copies of slow tasks started on idle nodes
 	// ResultsOverwritten counts, over every run of the coordinator on its
 	// store, results stored for a task that already had one; it stays 0
 	// unless a task was accepted twice.

@@ -45,6 +45,8 @@ type Options struct {
 	// Retention is how long a finished job stays, in memory and in the
 	// store; default 24 h.
 	Retention time.Duration
+	// NoBackups turns off backup copies of slow tasks on idle nodes.
+	NoBackups bool
 }
 
 func (o *Options) setDefaults() {
@@ -96,8 +98,10 @@ type Coordinator struct {
 	queue       queue
 	nextTask    uint64
 	stats       api.Stats
-	startTime   time.Time // when Start ran, for the grace given to restored attempts
-	lastJanitor time.Time // when finished jobs were last checked against Retention
+	delayed     []*task                       // tasks waiting out a retry delay
+	aborts      map[string][]protocol.TaskRef // abort messages to send, by node, once mu is released
+	startTime   time.Time                     // when Start ran, for the grace given to restored attempts
+	lastJanitor time.Time                     // when finished jobs were last checked against Retention
 }
 
 // Start connects to the broker with dial, subscribes to the nodes' topics,
@@ -118,6 +122,7 @@ func Start(ctx context.Context, dial transport.Dialer, opts Options) (*Coordinat
 		jobs:   map[string]*job{},
 		tasks:  map[uint64]*task{},
 		queue:  newQueue(),
+		aborts: map[string][]protocol.TaskRef{},
 	}
 	// Task ids start from the epoch so that a result for a task of an
 	// earlier coordinator run can never match a task of this one.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	mathrand "math/rand/v2"
 	"time"
 
 	"github.com/mqcluster/mqcluster/api"
@@ -54,6 +55,9 @@ type task struct {
 	failures int // attempts that failed, were lost or timed out; declined ones do not count
 	output   []byte
 	doneBy   string
+	// notBefore delays a retry after a failure: exponential backoff with
+	// jitter, so a failing task does not spin through its attempts.
+	notBefore time.Time
 }
 
 func (t *task) attempt(number uint16) *attempt {
@@ -71,6 +75,16 @@ func (t *task) triedOn(id string) bool {
 		}
 	}
 	return false
+}
+
+func (t *task) runningAttempts() int {
+	n := 0
+	for _, a := range t.attempts {
+		if a.state == attemptRunning {
+			n++
+		}
+	}
+	return n
 }
 
 func (t *task) hasRunningAttempt() bool {
@@ -91,6 +105,8 @@ type job struct {
 	finished    time.Time
 	started     bool
 	cancelled   bool
+	doneTime    time.Duration // total run time of the accepted attempts, for doneTime/doneCount
+	doneCount   int
 	tasks       []*task
 	count       map[string]int // tasks by state
 	ended       chan struct{}  // closed when every task is done or failed
@@ -250,6 +266,10 @@ func (c *Coordinator) endAttemptLocked(a *attempt, state attemptState, reason st
 		c.log.Warn("task failed", "job", t.job.id, "task", t.index, "attempts", len(t.attempts), "error", reason)
 		return
 	}
+	if state == attemptFailed || state == attemptTimedOut {
+		t.notBefore = now.Add(retryDelay(t.failures))
+		c.delayed = append(c.delayed, t)
+	}
 	c.setTaskStateLocked(t, api.TaskQueued)
 	c.queue.pushFront(t)
 	c.stats.Reassignments++
@@ -369,4 +389,13 @@ func (c *Coordinator) dropExpiredJobsLocked(now time.Time) {
 	}
 	clear(c.jobOrder[len(kept):])
 	c.jobOrder = kept
+}
+
+// retryDelay returns the wait before attempt failures+1 of a task that
+// failed: 200 ms doubled per failure, at most 10 s, times a random factor
+// from 0.5 to 1.5, so that many tasks failing together do not retry in step.
+func retryDelay(failures int) time.Duration {
+	d := 200 * time.Millisecond << min(failures-1, 6)
+	d = min(d, 10*time.Second)
+	return time.Duration(float64(d) * (0.5 + mathrand.Float64()))
 }

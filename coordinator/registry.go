@@ -24,6 +24,23 @@ type node struct {
 	inflight map[protocol.TaskRef]*attempt
 	done     uint64
 	failed   uint64
+	// bytesPerSecond is the node's payload rate, a moving average over its
+	// accepted results; 0 until the first.
+	bytesPerSecond float64
+	conflict       bool // another process uses this node id; see noteSession
+}
+
+// observeRate folds one accepted result into the node's payload rate.
+func (n *node) observeRate(payload int, took time.Duration) {
+	if took <= 0 || payload == 0 {
+		return
+	}
+	rate := float64(payload) / took.Seconds()
+	if n.bytesPerSecond == 0 {
+		n.bytesPerSecond = rate
+		return
+	}
+	n.bytesPerSecond = 0.8*n.bytesPerSecond + 0.2*rate
 }
 
 // heartbeatInterval returns the interval the node announced, at least
@@ -237,6 +254,7 @@ func (c *Coordinator) sweep(now time.Time) {
 		}
 	}
 	c.expireRestoredLocked(now)
+	c.wakeDelayedLocked(now)
 	if now.Sub(c.lastJanitor) >= time.Second {
 		c.lastJanitor = now
 		c.dropExpiredJobsLocked(now)
@@ -276,4 +294,18 @@ func (c *Coordinator) Nodes() []api.Node {
 		})
 	}
 	return out
+}
+
+// wakeDelayedLocked runs the dispatcher when a delayed retry comes due.
+func (c *Coordinator) wakeDelayedLocked(now time.Time) {
+	kept := c.delayed[:0]
+	for _, t := range c.delayed {
+		if now.Before(t.notBefore) && t.state == api.TaskQueued {
+			kept = append(kept, t)
+			continue
+		}
+		c.kick()
+	}
+	clear(c.delayed[len(kept):])
+	c.delayed = kept
 }

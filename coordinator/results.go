@@ -27,7 +27,12 @@ func (c *Coordinator) handleResults(id string, m protocol.Message) {
 	for _, r := range rs.Results {
 		c.acceptResultLocked(n, r)
 	}
+	aborts := c.aborts
+	c.aborts = map[string][]protocol.TaskRef{}
 	c.mu.Unlock()
+	for node, refs := range aborts {
+		c.sendAbort(node, refs)
+	}
 	c.kick()
 }
 
@@ -79,6 +84,16 @@ func (c *Coordinator) acceptResultLocked(n *node, r protocol.Result) {
 	t.output = bytes.Clone(r.Data)
 	t.doneBy = n.id
 	n.done++
+	took := now.Sub(a.started)
+	t.job.doneTime += took
+	t.job.doneCount++
+	n.observeRate(len(t.payload), took)
+	for _, other := range t.attempts {
+		if other.state == attemptRunning {
+			// A backup copy lost the race: free its node.
+			c.aborts[other.node] = append(c.aborts[other.node], protocol.TaskRef{ID: t.id, Attempt: other.number})
+		}
+	}
 	c.stats.ResultsAccepted++
 	c.saveAttemptLocked(a)
 	c.saveResultLocked(t)

@@ -116,11 +116,11 @@ func (c *Coordinator) dispatch() {
 
 func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
 	free := min(nd.free(), int(nd.birth.Batch))
-	if !nd.online || nd.birth.Draining || free <= 0 {
+	if !nd.online || nd.birth.Draining || nd.conflict || free <= 0 {
 		return outgoing{}, false
 	}
 	var picked []*task
-	avoid := func(t *task) bool { return c.betterNodeExistsLocked(t, nd) }
+	avoid := func(t *task) bool { return now.Before(t.notBefore) || c.betterNodeExistsLocked(t, nd) }
 	// TODO: pick across kinds by age, so that a long queue of one kind
 	// cannot starve another kind on a node that runs both.
 	for _, kind := range nd.birth.Kinds {
@@ -130,27 +130,79 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
 		}
 	}
 	if len(picked) == 0 {
+		if t := c.stragglerLocked(nd, now); t != nil {
+			c.stats.Backups++
+			c.log.Info("backup copy of a slow task", "job", t.job.id, "task", t.index, "node", nd.id)
+			picked = append(picked, t)
+		}
+	}
+	if len(picked) == 0 {
 		return outgoing{}, false
 	}
 	o := outgoing{node: nd.id, tasks: picked, msg: protocol.Tasks{Epoch: c.epoch}}
 	for _, t := range picked {
+		limit := c.deadlineLocked(t, nd)
 		a := &attempt{
 			task: t, number: uint16(len(t.attempts) + 1), node: nd.id,
-			started: now, deadline: now.Add(c.opts.TaskDeadline),
+			started: now, deadline: now.Add(limit),
 		}
 		t.attempts = append(t.attempts, a)
 		c.saveAttemptLocked(a)
 		nd.inflight[protocol.TaskRef{ID: t.id, Attempt: a.number}] = a
-		c.setTaskStateLocked(t, api.TaskRunning)
+		if t.state != api.TaskRunning {
+			c.setTaskStateLocked(t, api.TaskRunning)
+		}
 		t.job.started = true
 		o.msg.Tasks = append(o.msg.Tasks, protocol.Task{
-			ID: t.id, Attempt: a.number, DeadlineMS: uint32(c.opts.TaskDeadline.Milliseconds()),
+			ID: t.id, Attempt: a.number, DeadlineMS: uint32(limit.Milliseconds()),
 			Kind: t.kind, Payload: t.payload,
 		})
 	}
 	c.stats.TasksDispatched += uint64(len(picked))
 	c.stats.TaskMessages++
 	return o, true
+}
+
+// deadlineLocked returns how long nd may hold t: TaskDeadline, plus four
+// times the time nd is expected to take for a payload of t's size at the
+// rate it has shown, so that a large tile on a slow board is not given up
+// too early.
+func (c *Coordinator) deadlineLocked(t *task, nd *node) time.Duration {
+	limit := c.opts.TaskDeadline
+	if nd.bytesPerSecond > 0 {
+		expected := time.Duration(float64(len(t.payload)) / nd.bytesPerSecond * float64(time.Second))
+		limit += 4 * expected
+	}
+	return limit
+}
+
+// stragglerLocked returns a task to copy onto the idle node nd, or nil: a
+// task running alone for more than three times its job's mean task time,
+// at least 100 ms, in a job with no task left in the queue. The first
+// result of either copy wins, as MapReduce does with backup tasks.
+func (c *Coordinator) stragglerLocked(nd *node, now time.Time) *task {
+	if c.opts.NoBackups {
+		return nil
+	}
+	var slowest *task
+	var slowestAge time.Duration
+	for _, other := range c.nodes {
+		for _, a := range other.inflight {
+			t := a.task
+			j := t.job
+			if a.state != attemptRunning || t.state != api.TaskRunning || j.count[api.TaskQueued] > 0 || j.doneCount == 0 ||
+				!nd.kinds[t.kind] || uint64(len(t.payload)) > uint64(nd.birth.MaxPayload) || t.runningAttempts() > 1 ||
+				a.node == nd.id || t.triedOn(nd.id) {
+				continue
+			}
+			age := now.Sub(a.started)
+			threshold := max(3*j.doneTime/time.Duration(j.doneCount), 100*time.Millisecond)
+			if age > threshold && age > slowestAge {
+				slowest, slowestAge = t, age
+			}
+		}
+	}
+	return slowest
 }
 
 // send publishes one tasks message. If that fails, the attempts end as lost

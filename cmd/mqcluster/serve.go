@@ -32,6 +32,7 @@ type coordinatorFlags struct {
 	data         string
 	noSync       bool
 	retention    time.Duration
+	noBackups    bool
 }
 
 func (f *coordinatorFlags) register(cmd *cobra.Command) {
@@ -42,6 +43,7 @@ func (f *coordinatorFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", defaultDataDir(), `directory of the job store, which lets a restarted coordinator resume its jobs; "none" keeps jobs in memory only`)
 	cmd.Flags().BoolVar(&f.noSync, "no-sync", false, "skip the fsync of each store commit: faster, but a power cut can lose recent results")
 	cmd.Flags().DurationVar(&f.retention, "retention", 24*time.Hour, "how long a finished job and its results are kept")
+	cmd.Flags().BoolVar(&f.noBackups, "no-backups", false, "never start a backup copy of a slow task on an idle node")
 }
 
 // openStore opens the job store of the cluster under --data, or returns nil
@@ -77,7 +79,7 @@ func (f *coordinatorFlags) options() (coordinator.Options, error) {
 		return coordinator.Options{}, fmt.Errorf("--retention: %v is not a positive duration", f.retention)
 	}
 	return coordinator.Options{Topics: topics, MaxAttempts: f.maxAttempts, TaskDeadline: f.taskDeadline,
-		Retention: f.retention, Software: software()}, nil
+		Retention: f.retention, NoBackups: f.noBackups, Software: software()}, nil
 }
 
 func software() string { return "mqcluster/" + version }
