@@ -106,6 +106,7 @@ type TaskResult struct {
 const (
 	NodeOnline   = "online"
 	NodeDraining = "draining" // finishing its tasks before it leaves
+	NodeConflict = "conflict" // its id is used by more than one process; it gets no task
 	NodeOffline  = "offline"
 )
 
@@ -137,6 +138,7 @@ type Stats struct {
 	TasksDispatched   uint64 `json:"tasks_dispatched"`
 	TaskMessages      uint64 `json:"task_messages"` // tasks messages published; below TasksDispatched when batched
 	Backups           uint64 `json:"backups"`       // backup copies of slow tasks started on idle nodes
+	IDConflicts       uint64 `json:"id_conflicts"`  // node ids found in use by more than one process
 	// ResultsOverwritten counts, over every run of the coordinator on its
 	// store, results stored for a task that already had one; it stays 0
 	// unless a task was accepted twice.

@@ -27,7 +27,53 @@ type node struct {
 	// bytesPerSecond is the node's payload rate, a moving average over its
 	// accepted results; 0 until the first.
 	bytesPerSecond float64
-	conflict       bool // another process uses this node id; see noteSession
+	conflict       bool        // another process uses this node id; see noteSessionLocked
+	sessions       []time.Time // when births of new sessions arrived, in the last conflictWindow
+}
+
+// Two processes with one node id take turns kicking each other off the
+// broker, and each reconnect is a new session. conflictSessions new sessions
+// within conflictWindow mark the id as in conflict; conflictWindow without a
+// new session clears it.
+const (
+	conflictSessions = 4
+	conflictWindow   = 30 * time.Second
+)
+
+// noteSessionLocked records a birth of a new session of n and reports an id
+// conflict when they come too fast.
+func (c *Coordinator) noteSessionLocked(n *node, now time.Time) {
+	kept := n.sessions[:0]
+	for _, at := range n.sessions {
+		if now.Sub(at) < conflictWindow {
+			kept = append(kept, at)
+		}
+	}
+	n.sessions = append(kept, now)
+	if n.conflict || len(n.sessions) < conflictSessions {
+		return
+	}
+	n.conflict = true
+	c.stats.IDConflicts++
+	c.log.Error("node id used by more than one process: it gets no tasks until one stops; give each process its own --id",
+		"node", n.id, "new_sessions", len(n.sessions), "window", conflictWindow.String())
+	for ref, a := range n.inflight {
+		delete(n.inflight, ref)
+		if a.state == attemptRunning {
+			c.endAttemptLocked(a, attemptLost, "node id "+n.id+" is used by more than one process", now)
+		}
+	}
+}
+
+// clearConflictsLocked lifts the conflict of ids whose sessions settled.
+func (c *Coordinator) clearConflictsLocked(now time.Time) {
+	for _, n := range c.nodes {
+		if n.conflict && len(n.sessions) > 0 && now.Sub(n.sessions[len(n.sessions)-1]) >= conflictWindow {
+			n.conflict, n.sessions = false, nil
+			c.log.Info("node id conflict over: one session for "+conflictWindow.String(), "node", n.id)
+			c.kick()
+		}
+	}
 }
 
 // observeRate folds one accepted result into the node's payload rate.
@@ -82,6 +128,9 @@ func (c *Coordinator) handlePresence(id string, m protocol.Message) {
 func (c *Coordinator) handleBirth(b *protocol.Birth) {
 	c.mu.Lock()
 	n, known := c.nodes[b.NodeID]
+	if known && b.Session != n.birth.Session {
+		c.noteSessionLocked(n, time.Now())
+	}
 	if known && n.online && olderSession(b.Session, n.birth.Session) {
 		// A birth of an older connection, resent late by its client's
 		// outbox: the node's current session stands [P-10]. Once the node
@@ -255,6 +304,7 @@ func (c *Coordinator) sweep(now time.Time) {
 	}
 	c.expireRestoredLocked(now)
 	c.wakeDelayedLocked(now)
+	c.clearConflictsLocked(now)
 	if now.Sub(c.lastJanitor) >= time.Second {
 		c.lastJanitor = now
 		c.dropExpiredJobsLocked(now)
@@ -280,6 +330,8 @@ func (c *Coordinator) Nodes() []api.Node {
 		n := c.nodes[id]
 		state := api.NodeOffline
 		switch {
+		case n.online && n.conflict:
+			state = api.NodeConflict
 		case n.online && n.birth.Draining:
 			state = api.NodeDraining
 		case n.online:

@@ -81,9 +81,23 @@ func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
 	}
 	w.conn = conn
 	w.session.Store(first)
-	if err := w.subscribe(ctx); err != nil {
-		conn.Close()
-		return err
+	// The connection can drop right after it is made, for example when
+	// another process with this node id takes it over; the client
+	// reconnects by itself, so subscribing is tried again.
+	for {
+		err := w.subscribe(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			conn.Close()
+			return err
+		}
+		w.log.Warn("subscribe failed, retrying", "error", err)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
 	}
 	close(started)
 	w.announce(first)
