@@ -136,9 +136,10 @@ type Stats struct {
 	StalePresence     uint64 `json:"stale_presence"`     // wills and births of an older connection, ignored
 	Reassignments     uint64 `json:"reassignments"`      // tasks put back in the queue after a failure or a lost node
 	TasksDispatched   uint64 `json:"tasks_dispatched"`
-	TaskMessages      uint64 `json:"task_messages"` // tasks messages published; below TasksDispatched when batched
-	Backups           uint64 `json:"backups"`       // backup copies of slow tasks started on idle nodes
-	IDConflicts       uint64 `json:"id_conflicts"`  // node ids found in use by more than one process
+	TaskMessages      uint64 `json:"task_messages"`  // tasks messages published; below TasksDispatched when batched
+	Backups           uint64 `json:"backups"`        // backup copies of slow tasks started on idle nodes
+	IDConflicts       uint64 `json:"id_conflicts"`   // node ids found in use by more than one process
+	BirthsDropped     uint64 `json:"births_dropped"` // births over the per-second limit or the node limit
 	// ResultsOverwritten counts, over every run of the coordinator on its
 	// store, results stored for a task that already had one; it stays 0
 	// unless a task was accepted twice.

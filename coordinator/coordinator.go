@@ -101,7 +101,9 @@ type Coordinator struct {
 	delayed     []*task                       // tasks waiting out a retry delay
 	aborts      map[string][]protocol.TaskRef // abort messages to send, by node, once mu is released
 	startTime   time.Time                     // when Start ran, for the grace given to restored attempts
-	lastJanitor time.Time                     // when finished jobs were last checked against Retention
+	drops       dropLimiter
+	births      birthGate
+	lastJanitor time.Time // when finished jobs were last checked against Retention
 }
 
 // Start connects to the broker with dial, subscribes to the nodes' topics,
@@ -225,10 +227,12 @@ func (c *Coordinator) dropMalformed(id, channel string, err error) {
 	c.mu.Lock()
 	c.stats.Malformed++
 	n := c.stats.Malformed
+	logIt, suppressed := c.drops.allow("malformed", id, time.Now())
 	c.mu.Unlock()
-	// TODO: rate-limit this log line per node, so a flood of garbage
-	// cannot flood the log.
-	c.log.Warn("dropped malformed message", "node", id, "channel", channel, "error", err, "malformed_total", n)
+	if logIt {
+		c.log.Warn("dropped malformed message", "node", id, "channel", channel, "error", err,
+			"malformed_total", n, "not_logged_since_last", suppressed)
+	}
 }
 
 // onConnect announces the coordinator after every (re)connect. Nodes that

@@ -127,9 +127,22 @@ func (c *Coordinator) handlePresence(id string, m protocol.Message) {
 
 func (c *Coordinator) handleBirth(b *protocol.Birth) {
 	c.mu.Lock()
+	now := time.Now()
 	n, known := c.nodes[b.NodeID]
+	if !c.births.allow(now) || (!known && len(c.nodes) >= maxNodes) {
+		// A flood of births, or of made-up node ids: drop, count, and log
+		// at most every logEvery.
+		c.stats.BirthsDropped++
+		logIt, suppressed := c.drops.allow("birth", "", now)
+		c.mu.Unlock()
+		if logIt {
+			c.log.Warn("dropped births: too many per second or too many nodes", "node", b.NodeID,
+				"per_second", maxBirthsPerSecond, "max_nodes", maxNodes, "not_logged_since_last", suppressed)
+		}
+		return
+	}
 	if known && b.Session != n.birth.Session {
-		c.noteSessionLocked(n, time.Now())
+		c.noteSessionLocked(n, now)
 	}
 	if known && n.online && olderSession(b.Session, n.birth.Session) {
 		// A birth of an older connection, resent late by its client's

@@ -19,8 +19,12 @@ func (c *Coordinator) handleResults(id string, m protocol.Message) {
 	n := c.nodes[id]
 	if n == nil {
 		c.stats.ForeignResults += uint64(len(rs.Results))
+		logIt, suppressed := c.drops.allow("unknown-node", id, time.Now())
 		c.mu.Unlock()
-		c.log.Warn("dropped results of an unknown node", "node", id, "results", len(rs.Results))
+		if logIt {
+			c.log.Warn("dropped results of an unknown node", "node", id, "results", len(rs.Results),
+				"not_logged_since_last", suppressed)
+		}
 		return
 	}
 	n.lastSeen = time.Now()
@@ -49,7 +53,10 @@ func (c *Coordinator) acceptResultLocked(n *node, r protocol.Result) {
 	if a == nil || a.node != n.id {
 		// Only the node a task attempt was given to may answer for it.
 		c.stats.ForeignResults++
-		c.log.Warn("dropped result for a task the node was not given", "node", n.id, "task_id", r.ID, "attempt", r.Attempt)
+		if logIt, suppressed := c.drops.allow("foreign", n.id, time.Now()); logIt {
+			c.log.Warn("dropped result for a task the node was not given", "node", n.id, "task_id", r.ID,
+				"attempt", r.Attempt, "not_logged_since_last", suppressed)
+		}
 		return
 	}
 	if a.answered {

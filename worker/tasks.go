@@ -15,7 +15,17 @@ import (
 func (w *Worker) onTasks(msg transport.Message) {
 	m, err := protocol.Decode(msg.Payload)
 	if err != nil {
-		w.log.Warn("dropped malformed tasks message", "error", err)
+		w.mu.Lock()
+		w.malformed++
+		logIt := time.Since(w.malformedLogged) >= 10*time.Second
+		if logIt {
+			w.malformedLogged = time.Now()
+		}
+		count := w.malformed
+		w.mu.Unlock()
+		if logIt { // at most every 10 s, so garbage cannot flood the log
+			w.log.Warn("dropped malformed tasks message", "error", err, "malformed_total", count)
+		}
 		return
 	}
 	if abort, ok := m.(*protocol.Abort); ok {

@@ -92,13 +92,15 @@ type Worker struct {
 	outboxReady  chan struct{} // a send means the outbox may have results
 	sent         chan struct{} // a send means some results were published
 
-	mu        sync.Mutex
-	queue     []protocol.Task           // received, not started
-	held      map[protocol.TaskRef]bool // queued, running, or finished with the result not yet published
-	outbox    []protocol.Result         // results not yet published
-	running   map[protocol.TaskRef]context.CancelFunc
-	aborted   map[protocol.TaskRef]bool // running tasks an abort message named
-	lastEpoch uint32                    // the coordinator epoch last seen
+	mu              sync.Mutex
+	queue           []protocol.Task           // received, not started
+	held            map[protocol.TaskRef]bool // queued, running, or finished with the result not yet published
+	outbox          []protocol.Result         // results not yet published
+	running         map[protocol.TaskRef]context.CancelFunc
+	aborted         map[protocol.TaskRef]bool // running tasks an abort message named
+	malformed       uint64                    // tasks messages that failed to decode
+	malformedLogged time.Time                 // when one was last logged
+	lastEpoch       uint32                    // the coordinator epoch last seen
 }
 
 // New checks opts and returns a worker with no handlers.
