@@ -47,6 +47,9 @@ type Options struct {
 	Retention time.Duration
 	// NoBackups turns off backup copies of slow tasks on idle nodes.
 	NoBackups bool
+	// MaxUpload bounds the body of a job submission, in bytes; default
+	// DefaultMaxUpload.
+	MaxUpload int64
 }
 
 func (o *Options) setDefaults() {
@@ -70,6 +73,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Retention <= 0 {
 		o.Retention = 24 * time.Hour
+	}
+	if o.MaxUpload <= 0 {
+		o.MaxUpload = DefaultMaxUpload
 	}
 }
 

@@ -41,10 +41,10 @@ func (c *Coordinator) Handler() http.Handler {
 
 func (c *Coordinator) serveSubmit(w http.ResponseWriter, r *http.Request) {
 	var spec api.JobSpec
-	if err := decodeSpec(w, r, &spec); err != nil {
+	if err := decodeSpec(w, r, &spec, c.opts.MaxUpload); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("job spec is larger than the limit of %d bytes", tooBig.Limit))
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("job spec is larger than the limit of %d bytes (the coordinator's --max-upload)", tooBig.Limit))
 			return
 		}
 		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid job spec JSON: %w", err))
@@ -64,8 +64,8 @@ func (c *Coordinator) serveSubmit(w http.ResponseWriter, r *http.Request) {
 
 // decodeSpec reads one JSON job spec and rejects unknown fields, so that a
 // misspelt field such as "max_attempt" is an error, not a silent default.
-func decodeSpec(w http.ResponseWriter, r *http.Request, spec *api.JobSpec) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, DefaultMaxUpload))
+func decodeSpec(w http.ResponseWriter, r *http.Request, spec *api.JobSpec, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(spec); err != nil {
 		return err

@@ -317,3 +317,16 @@ func TestHTTPJobRoundTrip(t *testing.T) {
 		t.Errorf("tasks dispatched %d, want 4", st.TasksDispatched)
 	}
 }
+
+func TestHTTPUploadLimit(t *testing.T) {
+	c := startCoordinator(t, testenv.Broker(t), coordinator.Options{MaxUpload: 1024})
+	base := serveHTTPAPI(t, c)
+	body := `{"tasks": [{"kind": "noop", "payload": "` + strings.Repeat("QUFB", 600) + `"}]}`
+	msg := apiError(t, http.MethodPost, base+"/api/v1/jobs", body, http.StatusRequestEntityTooLarge)
+	if !strings.Contains(msg, "limit of 1024 bytes") || !strings.Contains(msg, "--max-upload") {
+		t.Errorf("error %q does not name the limit and its flag", msg)
+	}
+	if jobs := c.Jobs(); len(jobs) != 0 {
+		t.Errorf("%d jobs after an upload over the limit, want 0", len(jobs))
+	}
+}

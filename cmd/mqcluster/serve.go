@@ -33,6 +33,7 @@ type coordinatorFlags struct {
 	noSync       bool
 	retention    time.Duration
 	noBackups    bool
+	maxUpload    int64
 }
 
 func (f *coordinatorFlags) register(cmd *cobra.Command) {
@@ -44,6 +45,7 @@ func (f *coordinatorFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.noSync, "no-sync", false, "skip the fsync of each store commit: faster, but a power cut can lose recent results")
 	cmd.Flags().DurationVar(&f.retention, "retention", 24*time.Hour, "how long a finished job and its results are kept")
 	cmd.Flags().BoolVar(&f.noBackups, "no-backups", false, "never start a backup copy of a slow task on an idle node")
+	cmd.Flags().Int64Var(&f.maxUpload, "max-upload", coordinator.DefaultMaxUpload, "largest job submission accepted by the HTTP API, in bytes")
 }
 
 // openStore opens the job store of the cluster under --data, or returns nil
@@ -75,11 +77,14 @@ func (f *coordinatorFlags) options() (coordinator.Options, error) {
 	if f.taskDeadline <= 0 {
 		return coordinator.Options{}, fmt.Errorf("--task-deadline: %v is not a positive duration", f.taskDeadline)
 	}
+	if f.maxUpload < 1 {
+		return coordinator.Options{}, fmt.Errorf("--max-upload: %d is not a positive number of bytes", f.maxUpload)
+	}
 	if f.retention <= 0 {
 		return coordinator.Options{}, fmt.Errorf("--retention: %v is not a positive duration", f.retention)
 	}
 	return coordinator.Options{Topics: topics, MaxAttempts: f.maxAttempts, TaskDeadline: f.taskDeadline,
-		Retention: f.retention, NoBackups: f.noBackups, Software: software()}, nil
+		Retention: f.retention, NoBackups: f.noBackups, MaxUpload: f.maxUpload, Software: software()}, nil
 }
 
 func software() string { return "mqcluster/" + version }
