@@ -47,6 +47,13 @@ func TestHostileInputDroppedAndCounted(t *testing.T) {
 		return b
 	}
 	wrongVersion := []byte{'M', 9, byte(protocol.TypeHeartbeat), 0, 0, 0, 0, 1, 0, 0}
+	for range 100 {
+		// Garbage and bad tasks straight to the worker: a task of a kind it
+		// does not run, a task far over its payload limit, junk bytes.
+		publish(topics.Node("honest", protocol.ChannelTasks), garbage())
+		bad, _ := protocol.Encode(&protocol.Tasks{Epoch: 1, Tasks: []protocol.Task{{ID: 1 << 61, Attempt: 1, Kind: "nope"}}})
+		publish(topics.Node("honest", protocol.ChannelTasks), bad)
+	}
 	for i := range 300 {
 		node := fmt.Sprintf("ghost-%d", i%7)
 		publish(topics.Node(node, protocol.ChannelPresence), garbage())
