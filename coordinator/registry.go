@@ -40,8 +40,8 @@ const (
 	conflictWindow   = 30 * time.Second
 )
 
-// noteSessionLocked records a birth of a new session of n and reports an id
-// conflict when they come too fast.
+// noteSessionLocked records a birth, or a heartbeat, of a session other than
+// n's current one, and reports an id conflict when they come too fast.
 func (c *Coordinator) noteSessionLocked(n *node, now time.Time) {
 	kept := n.sessions[:0]
 	for _, at := range n.sessions {
@@ -228,6 +228,10 @@ func (c *Coordinator) handleHeartbeat(id string, m protocol.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.nodes[id]
+	if n != nil && n.online && hb.Session != n.birth.Session {
+		// Heartbeats of two sessions at once: two processes share the id.
+		c.noteSessionLocked(n, time.Now())
+	}
 	if n == nil || hb.Session != n.birth.Session {
 		return // a heartbeat of a connection whose birth we have not seen
 	}

@@ -151,18 +151,33 @@ func (w *Worker) onOwnPresence(msg transport.Message) {
 		return
 	}
 	session := w.session.Load()
+	var other uint32
 	switch m := m.(type) {
 	case *protocol.Death:
 		// A clean leave is never late: only the node itself publishes one.
-		if m.Reason == protocol.DeathConnectionLost && m.Session != session {
-			w.log.Info("a will of an older connection replaced the retained birth, announcing again", "will_session", m.Session)
-			go w.announce(session)
+		if m.Reason != protocol.DeathConnectionLost || m.Session == session {
+			return
 		}
+		other = m.Session
 	case *protocol.Birth:
-		if m.Session != session {
-			w.log.Info("a birth of an older connection replaced the retained one, announcing again", "birth_session", m.Session)
-			go w.announce(session)
+		if m.Session == session {
+			return
 		}
+		other = m.Session
+	default:
+		return
+	}
+	// At most one repair every 5 s: two processes sharing this id would
+	// otherwise answer each other's births for ever.
+	w.mu.Lock()
+	due := time.Since(w.lastRepair) >= 5*time.Second
+	if due {
+		w.lastRepair = time.Now()
+	}
+	w.mu.Unlock()
+	if due {
+		w.log.Info("presence of another session replaced the retained birth, announcing again", "other_session", other)
+		go w.announce(session)
 	}
 }
 

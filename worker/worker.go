@@ -99,6 +99,7 @@ type Worker struct {
 	running         map[protocol.TaskRef]context.CancelFunc
 	aborted         map[protocol.TaskRef]bool // running tasks an abort message named
 	malformed       uint64                    // tasks messages that failed to decode
+	lastRepair      time.Time                 // when the retained presence was last announced again
 	malformedLogged time.Time                 // when one was last logged
 	lastEpoch       uint32                    // the coordinator epoch last seen
 }

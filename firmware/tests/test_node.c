@@ -290,6 +290,11 @@ static void test_stale_birth_reannounces(void)
     mqc_node_on_data(&node, presence_topic, strlen(presence_topic), msg, len, 0, len);
     mqc_node_poll(&node);
     CHECK(sent_count == 2 && strcmp(sent[1].topic, presence_topic) == 0, "no birth after a stale birth");
+    b.session = 5; /* another one within 5 s: no second repair */
+    len = mqc_encode_birth(msg, sizeof(msg), &b);
+    mqc_node_on_data(&node, presence_topic, strlen(presence_topic), msg, len, 0, len);
+    mqc_node_poll(&node);
+    CHECK(sent_count == 2, "announced again within 5 s of the last repair");
     b.session = 7; /* its own birth coming back: nothing to do */
     len = mqc_encode_birth(msg, sizeof(msg), &b);
     mqc_node_on_data(&node, presence_topic, strlen(presence_topic), msg, len, 0, len);

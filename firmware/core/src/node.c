@@ -185,6 +185,7 @@ void mqc_node_on_connect(mqc_node_t *n, uint32_t session)
     }
     announce(n);
     n->last_heartbeat = n->platform.now_ms(n->platform.ctx);
+    n->last_repair = n->last_heartbeat - 5000;
     log_line(n, 2, "connected and announced");
 }
 
@@ -349,17 +350,18 @@ static void presence_message(mqc_node_t *n)
     if (n->head_len < 8 || mqc_decode_header(n->head, n->head_len, &type) != MQC_OK) {
         return;
     }
-    if (n->rx == MQC_RX_PRESENCE && type == MQC_TYPE_DEATH && n->head_len >= 9 &&
-        n->head[8] == MQC_DEATH_CONNECTION_LOST && head_u32(n) != n->session) {
-        /* A late will of an older connection replaced the retained birth. A
-         * clean leave is never late: only the node itself publishes it. */
-        n->announce_pending = true;
-        return;
-    }
-    if (n->rx == MQC_RX_PRESENCE && type == MQC_TYPE_BIRTH && head_u32(n) != n->session) {
-        /* A birth of an older connection, resent late from the MQTT
-         * client's outbox, replaced the current one. */
-        n->announce_pending = true;
+    /* A late will of an older connection, or its birth resent late from the
+     * MQTT client's outbox, replaced the retained birth. A clean leave is
+     * never late: only the node itself publishes it. */
+    bool late_will = type == MQC_TYPE_DEATH && n->head_len >= 9 && n->head[8] == MQC_DEATH_CONNECTION_LOST;
+    if (n->rx == MQC_RX_PRESENCE && (late_will || type == MQC_TYPE_BIRTH) && head_u32(n) != n->session) {
+        /* At most once every 5 s: two nodes sharing an id would otherwise
+         * answer each other's births for ever. */
+        uint32_t now = n->platform.now_ms(n->platform.ctx);
+        if ((uint32_t)(now - n->last_repair) >= 5000) {
+            n->last_repair = now;
+            n->announce_pending = true;
+        }
         return;
     }
     if (n->rx == MQC_RX_COORDINATOR && type == MQC_TYPE_COORDINATOR_ONLINE) {

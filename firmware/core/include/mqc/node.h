@@ -109,6 +109,7 @@ typedef struct {
     unsigned recent_next;
 
     bool announce_pending; /* a birth to publish again at the next poll */
+    uint32_t last_repair;  /* when presence of another session last made the node announce */
     mqc_node_stats_t stats;
 } mqc_node_t;
 
