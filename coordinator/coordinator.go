@@ -50,6 +50,10 @@ type Options struct {
 	// MaxUpload bounds the body of a job submission, in bytes; default
 	// DefaultMaxUpload.
 	MaxUpload int64
+	// MaxResults bounds one results message from a node, in bytes; larger
+	// ones are dropped and counted as malformed. Default 256 MiB. The
+	// broker's own packet limit should be set to match.
+	MaxResults int
 }
 
 func (o *Options) setDefaults() {
@@ -76,6 +80,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxUpload <= 0 {
 		o.MaxUpload = DefaultMaxUpload
+	}
+	if o.MaxResults <= 0 {
+		o.MaxResults = 256 << 20
 	}
 }
 
@@ -220,6 +227,11 @@ func (c *Coordinator) decoded(channel string, handle func(string, protocol.Messa
 		if len(msg.Payload) == 0 && msg.Retained {
 			return // a cleared retained message
 		}
+		if limit := c.maxMessage(channel); len(msg.Payload) > limit {
+			c.dropMalformed(id, channel, fmt.Errorf("%w: message of %d bytes, more than the %d a %s message may have",
+				protocol.ErrInvalid, len(msg.Payload), limit, channel))
+			return
+		}
 		m, err := protocol.Decode(msg.Payload)
 		if err != nil {
 			c.dropMalformed(id, channel, err)
@@ -227,6 +239,18 @@ func (c *Coordinator) decoded(channel string, handle func(string, protocol.Messa
 		}
 		handle(id, m)
 	}
+}
+
+// maxMessage returns the largest message accepted on a node channel:
+// presence and heartbeats are small, and results are bounded by MaxResults.
+func (c *Coordinator) maxMessage(channel string) int {
+	switch channel {
+	case protocol.ChannelPresence:
+		return 4 << 10
+	case protocol.ChannelHeartbeat:
+		return 16 + 10*(1<<16)
+	}
+	return c.opts.MaxResults
 }
 
 func (c *Coordinator) dropMalformed(id, channel string, err error) {

@@ -20,7 +20,7 @@ import (
 // in progress finishes.
 func TestHostileInputDroppedAndCounted(t *testing.T) {
 	url := testenv.Broker(t)
-	c := startCoordinator(t, url, coordinator.Options{})
+	c := startCoordinator(t, url, coordinator.Options{MaxResults: 64 << 10})
 	startWorker(t, url, worker.Options{NodeID: "honest", Slots: 2})
 	waitNodes(t, c, 1)
 	job, _ := c.Submit(sleepJob(40, 20*time.Millisecond))
@@ -65,6 +65,10 @@ func TestHostileInputDroppedAndCounted(t *testing.T) {
 	forged, _ := protocol.Encode(&protocol.Results{Session: 1, Results: []protocol.Result{{ID: 1 << 60, Attempt: 1}}})
 	publish(topics.Node("honest", protocol.ChannelResults), forged)
 	publish(topics.Node("nobody", protocol.ChannelResults), forged)
+	// An oversized results message and an oversized birth.
+	huge, _ := protocol.Encode(&protocol.Results{Session: 1, Results: []protocol.Result{{ID: 5, Attempt: 1, Data: make([]byte, 100<<10)}}})
+	publish(topics.Node("honest", protocol.ChannelResults), huge)
+	publish(topics.Node("ghost-big", protocol.ChannelPresence), make([]byte, 8<<10))
 	// A flood of births of made-up ids.
 	for i := range 2000 {
 		b, _ := protocol.Encode(&protocol.Birth{Session: 1, Slots: 1, Batch: 1, MaxPayload: 10, HeartbeatMS: 1000,
@@ -78,8 +82,8 @@ func TestHostileInputDroppedAndCounted(t *testing.T) {
 	}
 	st := c.Stats()
 	t.Logf("stats after the garbage: %+v", st)
-	if st.Malformed < 600 {
-		t.Errorf("malformed = %d, want at least 600", st.Malformed)
+	if st.Malformed < 602 {
+		t.Errorf("malformed = %d, want at least 602: 600 junk messages and 2 oversized ones", st.Malformed)
 	}
 	if st.ForeignResults < 2 {
 		t.Errorf("foreign results = %d, want at least 2", st.ForeignResults)
