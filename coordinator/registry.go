@@ -28,20 +28,24 @@ type node struct {
 	// accepted results; 0 until the first.
 	bytesPerSecond float64
 	conflict       bool        // another process uses this node id; see noteSessionLocked
-	sessions       []time.Time // when births of new sessions arrived, in the last conflictWindow
+	sessions       []time.Time // when births or heartbeats of older sessions came, in the last conflictWindow
+	maxSession     uint32      // the newest session seen
 }
 
 // Two processes with one node id take turns kicking each other off the
-// broker, and each reconnect is a new session. conflictSessions new sessions
-// within conflictWindow mark the id as in conflict; conflictWindow without a
-// new session clears it.
+// broker, or, on some brokers, both stay connected. Each numbers its own
+// sessions upwards, so their sessions interleave: a session older than the
+// newest seen keeps coming back, which a restarted node, whose sessions only
+// grow, never does (a late resent birth or a board whose counter was reset
+// does it once). conflictSessions such events within conflictWindow mark
+// the id as in conflict; conflictWindow without one clears it.
 const (
-	conflictSessions = 4
-	conflictWindow   = 30 * time.Second
+	conflictSessions = 3
+	conflictWindow   = 60 * time.Second
 )
 
-// noteSessionLocked records a birth, or a heartbeat, of a session other than
-// n's current one, and reports an id conflict when they come too fast.
+// noteSessionLocked records a birth or a heartbeat of a session older than
+// the newest of n, and reports an id conflict when they come too fast.
 func (c *Coordinator) noteSessionLocked(n *node, now time.Time) {
 	kept := n.sessions[:0]
 	for _, at := range n.sessions {
@@ -70,7 +74,7 @@ func (c *Coordinator) clearConflictsLocked(now time.Time) {
 	for _, n := range c.nodes {
 		if n.conflict && len(n.sessions) > 0 && now.Sub(n.sessions[len(n.sessions)-1]) >= conflictWindow {
 			n.conflict, n.sessions = false, nil
-			c.log.Info("node id conflict over: one session for "+conflictWindow.String(), "node", n.id)
+			c.log.Info("node id conflict over: no older session for "+conflictWindow.String(), "node", n.id)
 			c.kick()
 		}
 	}
@@ -141,7 +145,7 @@ func (c *Coordinator) handleBirth(b *protocol.Birth) {
 		}
 		return
 	}
-	if known && b.Session != n.birth.Session {
+	if known && olderSession(b.Session, n.maxSession) {
 		c.noteSessionLocked(n, now)
 	}
 	if known && n.online && olderSession(b.Session, n.birth.Session) {
@@ -163,6 +167,9 @@ func (c *Coordinator) handleBirth(b *protocol.Birth) {
 	wasOnline, oldSession := n.online, n.birth.Session
 	inflight := len(n.inflight)
 	n.birth = *b
+	if !known || olderSession(n.maxSession, b.Session) {
+		n.maxSession = b.Session
+	}
 	n.birth.Kinds = slices.Clone(b.Kinds)
 	n.kinds = map[string]bool{}
 	for _, k := range b.Kinds {
@@ -228,8 +235,9 @@ func (c *Coordinator) handleHeartbeat(id string, m protocol.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.nodes[id]
-	if n != nil && n.online && hb.Session != n.birth.Session {
-		// Heartbeats of two sessions at once: two processes share the id.
+	if n != nil && olderSession(hb.Session, n.maxSession) {
+		// A heartbeat of an older session while a newer one is current:
+		// two processes share the id.
 		c.noteSessionLocked(n, time.Now())
 	}
 	if n == nil || hb.Session != n.birth.Session {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -52,7 +53,10 @@ func (w *Worker) Run(ctx context.Context, dial transport.Dialer) error {
 // announced from the transport's OnConnect, once their subscriptions are
 // restored.
 func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
-	first := uint32(time.Now().UnixMilli()) // differs from the sessions of earlier runs of this id
+	// Sessions grow from run to run: milliseconds times 16, plus a random
+	// 0 to 15 so that two processes started with one id in the same
+	// millisecond still differ, which lets the coordinator see them.
+	first := uint32(time.Now().UnixMilli())<<4 | uint32(rand.IntN(16))
 	presence := w.opts.Topics.Node(w.opts.NodeID, protocol.ChannelPresence)
 	started := make(chan struct{})
 	conn, err := dial(ctx, transport.Options{

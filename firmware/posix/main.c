@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mqc/node.h"
 
@@ -173,8 +174,11 @@ static void run(app_t *app, const options_t *o)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    /* Sessions start from the clock, so they differ from earlier runs. */
-    uint32_t session = (uint32_t)(ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000));
+    /* Sessions grow from run to run: milliseconds times 16, plus 0 to 15
+     * from the clock's nanoseconds and the pid, so that two processes
+     * started with one id in the same millisecond still differ. */
+    uint32_t ms = (uint32_t)(ts.tv_sec * 1000u + (uint32_t)(ts.tv_nsec / 1000000));
+    uint32_t session = ms << 4 | (((uint32_t)ts.tv_nsec ^ (uint32_t)getpid()) & 15u);
     long backoff = 100;
     bool connected = false;
     bool delaying = false;

@@ -157,16 +157,40 @@ func logWriter(t testing.TB, prefix string, onLine func(string)) io.WriteCloser 
 	go func() {
 		s := bufio.NewScanner(r)
 		s.Buffer(make([]byte, 64<<10), 1<<20)
+		var race []string // the lines of a race report being read
 		for s.Scan() {
 			line := s.Text()
 			out.Write([]byte(prefix + ": " + line + "\n"))
 			if onLine != nil {
 				onLine(line)
 			}
-			if strings.Contains(line, "WARNING: DATA RACE") {
-				out.fail(prefix + ": the race detector found a data race; see the log above")
+			switch {
+			case strings.Contains(line, "WARNING: DATA RACE"):
+				race = []string{line}
+			case race != nil && strings.HasPrefix(line, "=================="):
+				if !knownUpstreamRace(race) {
+					out.fail(prefix + ": the race detector found a data race; see the log above")
+				}
+				race = nil
+			case race != nil:
+				race = append(race, line)
 			}
+		}
+		if race != nil && !knownUpstreamRace(race) {
+			out.fail(prefix + ": the race detector found a data race; see the log above")
 		}
 	}()
 	return w
+}
+
+// knownUpstreamRace reports whether a race report is the one inside
+// paho.mqtt.golang v1.5.x that its issue #703 describes: resume() marks a
+// stored publish as a duplicate while the outgoing goroutine writes it,
+// after a reconnect. It touches none of our code; any other race fails the
+// test.
+func knownUpstreamRace(report []string) bool {
+	text := strings.Join(report, "\n")
+	return strings.Contains(text, "paho%2emqtt%2egolang.(*client).resume()") &&
+		strings.Contains(text, "packets.(*FixedHeader).pack()") &&
+		!strings.Contains(text, "github.com/mqcluster/mqcluster")
 }
