@@ -114,6 +114,7 @@ type Coordinator struct {
 	delayed     []*task                       // tasks waiting out a retry delay
 	aborts      map[string][]protocol.TaskRef // abort messages to send, by node, once mu is released
 	startTime   time.Time                     // when Start ran, for the grace given to restored attempts
+	metrics     *metrics
 	drops       dropLimiter
 	births      birthGate
 	lastJanitor time.Time // when finished jobs were last checked against Retention
@@ -142,6 +143,7 @@ func Start(ctx context.Context, dial transport.Dialer, opts Options) (*Coordinat
 	// Task ids start from the epoch so that a result for a task of an
 	// earlier coordinator run can never match a task of this one.
 	c.nextTask = uint64(c.epoch) << 32
+	c.metrics = newMetrics(c)
 	if opts.ClientID == "" {
 		opts.ClientID = opts.Topics.CoordinatorClientID(c.epoch)
 		c.opts.ClientID = opts.ClientID

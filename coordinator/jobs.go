@@ -58,6 +58,7 @@ type task struct {
 	// notBefore delays a retry after a failure: exponential backoff with
 	// jitter, so a failing task does not spin through its attempts.
 	notBefore time.Time
+	queuedAt  time.Time // when it last entered the queue, for the dispatch latency metric
 }
 
 func (t *task) attempt(number uint16) *attempt {

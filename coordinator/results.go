@@ -92,6 +92,7 @@ func (c *Coordinator) acceptResultLocked(n *node, r protocol.Result) {
 	t.doneBy = n.id
 	n.done++
 	took := now.Sub(a.started)
+	c.metrics.runLatency.Observe(took.Seconds())
 	t.job.doneTime += took
 	t.job.doneCount++
 	n.observeRate(len(t.payload), took)

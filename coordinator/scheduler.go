@@ -18,12 +18,14 @@ type queue struct {
 func newQueue() queue { return queue{byKind: map[string][]*task{}} }
 
 func (q *queue) pushBack(t *task) {
+	t.queuedAt = time.Now()
 	q.byKind[t.kind] = append(q.byKind[t.kind], t)
 }
 
 // pushFront puts a task that already ran back ahead of the tasks that never
 // did, so a retried task does not wait behind a whole job.
 func (q *queue) pushFront(t *task) {
+	t.queuedAt = time.Now()
 	list := q.byKind[t.kind]
 	list = append(list, nil)
 	copy(list[1:], list)
@@ -148,6 +150,7 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
 		}
 		t.attempts = append(t.attempts, a)
 		c.saveAttemptLocked(a)
+		c.observeDispatchLocked(t, now)
 		nd.inflight[protocol.TaskRef{ID: t.id, Attempt: a.number}] = a
 		if t.state != api.TaskRunning {
 			c.setTaskStateLocked(t, api.TaskRunning)
