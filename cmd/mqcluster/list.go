@@ -1,16 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/mqcluster/mqcluster/api"
 	"github.com/mqcluster/mqcluster/client"
@@ -18,8 +21,44 @@ import (
 
 // apiFlags are the flags of the commands that call the HTTP API.
 type apiFlags struct {
-	server string
-	json   bool
+	server   string
+	json     bool
+	watch    bool
+	interval time.Duration
+}
+
+// registerWatch adds --watch and --interval.
+func (f *apiFlags) registerWatch(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.watch, "watch", false, "print again every --interval until Ctrl-C")
+	cmd.Flags().DurationVar(&f.interval, "interval", time.Second, "with --watch: time between prints")
+}
+
+// repeat runs print once, or with --watch every interval until ctx ends,
+// clearing a terminal screen before each print.
+func (f *apiFlags) repeat(ctx context.Context, out io.Writer, print func() error) error {
+	if !f.watch {
+		return print()
+	}
+	if f.interval < 100*time.Millisecond {
+		return fmt.Errorf("--interval: %v is shorter than 100ms", f.interval)
+	}
+	clear := term.IsTerminal(int(os.Stdout.Fd()))
+	for {
+		if clear {
+			fmt.Fprint(out, "\x1b[H\x1b[2J")
+		}
+		if err := print(); err != nil {
+			return err
+		}
+		if !clear {
+			fmt.Fprintln(out)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(f.interval):
+		}
+	}
 }
 
 func (f *apiFlags) register(cmd *cobra.Command) {
@@ -42,18 +81,21 @@ func newNodesCommand(_ *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			nodes, err := c.Nodes(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), nodes)
-			}
-			printNodes(cmd.OutOrStdout(), nodes, time.Now())
-			return nil
+			return f.repeat(cmd.Context(), cmd.OutOrStdout(), func() error {
+				nodes, err := c.Nodes(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return printJSON(cmd.OutOrStdout(), nodes)
+				}
+				printNodes(cmd.OutOrStdout(), nodes, time.Now())
+				return nil
+			})
 		},
 	}
 	f.register(cmd)
+	f.registerWatch(cmd)
 	return cmd
 }
 
@@ -82,23 +124,31 @@ func newJobsCommand(_ *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			jobs, err := c.Jobs(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), jobs)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tDONE\tFAILED\tTASKS\tELAPSED")
-			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", j.ID, j.Name, j.State, j.Done, j.Failed, j.Tasks, elapsed(j))
-			}
-			return tw.Flush()
+			return f.repeat(cmd.Context(), cmd.OutOrStdout(), func() error {
+				jobs, err := c.Jobs(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return printJSON(cmd.OutOrStdout(), jobs)
+				}
+				printJobs(cmd.OutOrStdout(), jobs)
+				return nil
+			})
 		},
 	}
 	f.register(cmd)
+	f.registerWatch(cmd)
 	return cmd
+}
+
+func printJobs(out io.Writer, jobs []api.Job) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tDONE\tFAILED\tTASKS\tELAPSED")
+	for _, j := range jobs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", j.ID, j.Name, j.State, j.Done, j.Failed, j.Tasks, elapsed(j))
+	}
+	tw.Flush()
 }
 
 func elapsed(j api.Job) time.Duration {

@@ -81,6 +81,13 @@ func (p *Process) addLine(line string) {
 	p.more = make(chan struct{})
 }
 
+// Output returns the lines the process has printed so far.
+func (p *Process) Output() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.output...)
+}
+
 // WaitOutput waits until the process has printed a line containing text,
 // and fails the test after timeout.
 func (p *Process) WaitOutput(t testing.TB, text string, timeout time.Duration) {
