@@ -50,6 +50,7 @@ func newRootCommand() *cobra.Command {
 		newJobsCommand(g),
 		newJobCommand(g),
 		newCancelCommand(g),
+		newBenchCommand(g),
 	)
 	return root
 }

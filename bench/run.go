@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/client"
+	"github.com/mqcluster/mqcluster/cluster"
+	"github.com/mqcluster/mqcluster/coordinator"
+	"github.com/mqcluster/mqcluster/jobs/builtin"
+	imagejob "github.com/mqcluster/mqcluster/jobs/image"
+)
+
+func tempDir() string { return os.TempDir() }
+
+// Run measures every figure and returns them in order. progress, if set,
+// gets a line as each step starts.
+func Run(ctx context.Context, o Options, progress func(string)) ([]Result, error) {
+	o.setDefaults()
+	if progress == nil {
+		progress = func(string) {}
+	}
+	var out []Result
+	brokers := []struct{ name, url string }{{"embedded", ""}}
+	if o.BrokerURL != "" {
+		brokers = append(brokers, struct{ name, url string }{"mosquitto", o.BrokerURL})
+	}
+	for _, b := range brokers {
+		rs, err := runBroker(ctx, o, b.name, b.url, progress)
+		if err != nil {
+			return out, fmt.Errorf("%s broker: %w", b.name, err)
+		}
+		out = append(out, rs...)
+	}
+	progress("scheduling efficiency")
+	r, err := schedulingEfficiency(ctx, o)
+	if err != nil {
+		return out, err
+	}
+	out = append(out, r)
+	progress("memory per queued task")
+	perTask, err := queuedMemory(ctx, o, o.QueuedTasks)
+	if err != nil {
+		return out, err
+	}
+	out = append(out, Result{Name: fmt.Sprintf("coordinator memory per queued task (%d queued)", o.QueuedTasks),
+		Value: perTask, Unit: "bytes", Target: "<= 512", Met: met(perTask <= 512)})
+	progress("image job")
+	rs, err := imageJob(ctx, o)
+	if err != nil {
+		return out, err
+	}
+	return append(out, rs...), nil
+}
+
+func runBroker(ctx context.Context, o Options, name, url string, progress func(string)) ([]Result, error) {
+	var out []Result
+	for _, durable := range []bool{false, true} {
+		if durable && o.skipDurable {
+			continue
+		}
+		label := name + ", in memory"
+		if durable {
+			label = name + ", durable (fsync)"
+		}
+		progress("no-op throughput, " + label)
+		e, err := startEnv(ctx, o, url, durable, 4, 16)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := rawRoundTrips(ctx, e.url, 3*time.Second, 256)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		rate, err := noopThroughput(ctx, e, o.Tasks)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		out = append(out,
+			Result{Name: "raw MQTT QoS 1 round trips, " + name, Value: raw, Unit: "per s", Note: "the limit no-op tasks are compared with"},
+			Result{Name: "no-op tasks, " + label, Value: rate, Unit: "per s", Target: fmt.Sprintf(">= %.0f (raw round trips)", raw),
+				Met: met(rate >= raw), Note: fmt.Sprintf("%.0f%% of the raw rate", 100*rate/raw)})
+		lat, err := latencies(ctx, e, o.latencyCount)
+		e.close()
+		if err != nil {
+			return nil, err
+		}
+		p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
+		out = append(out,
+			Result{Name: "latency p50, one task at a time, " + label, Value: ms(p50), Unit: "ms", Target: "< 1", Met: met(p50 < time.Millisecond)},
+			Result{Name: "latency p99, one task at a time, " + label, Value: ms(p99), Unit: "ms", Target: "< 5 (at half the peak load)",
+				Note: "measured one task at a time, not at half the peak load"})
+	}
+	return out, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// schedulingEfficiency runs SimTasks tasks of 20 ms on SimNodes nodes, each
+// with its own MQTT connection, and compares the makespan with the ideal.
+func schedulingEfficiency(ctx context.Context, o Options) (Result, error) {
+	e, err := startEnv(ctx, o, "", false, o.SimNodes, 1)
+	if err != nil {
+		return Result{}, err
+	}
+	defer e.close()
+	spec := api.JobSpec{Tasks: make([]api.TaskSpec, o.SimTasks)}
+	for i := range spec.Tasks {
+		spec.Tasks[i] = api.TaskSpec{Kind: builtin.SleepKind, Payload: builtin.SleepPayload(20 * time.Millisecond)}
+	}
+	start := time.Now()
+	job, err := e.coord.Submit(spec)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := e.coord.WaitJob(ctx, job.ID); err != nil {
+		return Result{}, err
+	}
+	took := time.Since(start)
+	ideal := time.Duration(o.SimTasks/o.SimNodes) * 20 * time.Millisecond
+	eff := 100 * ideal.Seconds() / took.Seconds()
+	return Result{Name: fmt.Sprintf("scheduling efficiency, %d nodes, %d tasks of 20 ms", o.SimNodes, o.SimTasks),
+		Value: eff, Unit: "%", Target: ">= 95", Met: met(eff >= 95),
+		Note: fmt.Sprintf("ideal %v, measured %v", ideal, took.Round(time.Millisecond))}, nil
+}
+
+// imageJob converts an ImageSide square image of random colors in one
+// process and on a cluster of 4 local workers.
+func imageJob(ctx context.Context, o Options) ([]Result, error) {
+	dir, err := os.MkdirTemp("", "mqc-bench-image-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	in := filepath.Join(dir, "in.png")
+	if err := writeNoise(in, o.ImageSide); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	p, err := imagejob.Load(in, 0)
+	if err != nil {
+		return nil, err
+	}
+	g, err := imagejob.ConvertLocal(p, imagejob.Luma)
+	if err != nil {
+		return nil, err
+	}
+	if err := imagejob.Save(filepath.Join(dir, "local.png"), g.Image()); err != nil {
+		return nil, err
+	}
+	local := time.Since(start)
+
+	c, err := cluster.Start(ctx, cluster.Options{BrokerAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Workers: 4, Slots: 1,
+		Logger: o.Logger, Coordinator: coordinator.Options{NoBackups: true}})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	apiClient, _ := client.New(c.APIURL, nil)
+	start = time.Now()
+	input, err := imagejob.Prepare(in, filepath.Join(dir, "cluster.png"), imagejob.ConvertOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := imagejob.Convert(ctx, apiClient, input, imagejob.ConvertOptions{}); err != nil {
+		return nil, err
+	}
+	onCluster := time.Since(start)
+	side, tiles := o.ImageSide, len(input.Tiles)
+	return []Result{
+		{Name: fmt.Sprintf("image %dx%d, one process (decode, convert, encode)", side, side), Value: local.Seconds(), Unit: "s"},
+		{Name: fmt.Sprintf("image %dx%d, 4 local workers, %d tiles of 128x128", side, side, tiles), Value: onCluster.Seconds(), Unit: "s",
+			Note: fmt.Sprintf("%.1fx the one-process time", onCluster.Seconds()/local.Seconds())},
+	}, nil
+}
+
+// writeNoise writes a side x side PNG of random colors.
+func writeNoise(path string, side int) error {
+	img := image.NewNRGBA(image.Rect(0, 0, side, side))
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := 0; i < len(img.Pix); i += 4 {
+		c := color.NRGBA{uint8(rng.Uint32()), uint8(rng.Uint32()), uint8(rng.Uint32()), 255}
+		img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = c.R, c.G, c.B, c.A
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(f, img); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Print writes results as a table.
+func Print(w io.Writer, results []Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FIGURE\tVALUE\tTARGET\tMET\tNOTE")
+	for _, r := range results {
+		metText := ""
+		if r.Met != nil {
+			metText = map[bool]string{true: "yes", false: "no"}[*r.Met]
+		}
+		fmt.Fprintf(tw, "%s\t%.3g %s\t%s\t%s\t%s\n", r.Name, r.Value, r.Unit, r.Target, metText, r.Note)
+	}
+	tw.Flush()
+}
