@@ -35,3 +35,18 @@ func TestRunSmall(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSchedulingEfficiency runs the scheduling measurement once per
+// iteration and reports its figure; for profiling the dispatcher:
+// go test ./bench -run X -bench Scheduling -benchtime 1x -cpuprofile cpu.out
+func BenchmarkSchedulingEfficiency(b *testing.B) {
+	o := Options{}
+	o.setDefaults()
+	for range b.N {
+		r, err := schedulingEfficiency(context.Background(), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(r.Value, "%efficiency")
+	}
+}
