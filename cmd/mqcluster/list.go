@@ -160,13 +160,20 @@ func elapsed(j api.Job) time.Duration {
 }
 
 func newJobCommand(_ *globalFlags) *cobra.Command {
+	return newOneJobCommand("job", "Show one job: its progress and every attempt of its failed tasks",
+		func(ctx context.Context, c *client.Client, id string) (api.Job, error) { return c.Job(ctx, id) })
+}
+
+// newOneJobCommand builds a command that takes one job ID, calls do with
+// it and prints the job it returns.
+func newOneJobCommand(name, short string, do func(context.Context, *client.Client, string) (api.Job, error)) *cobra.Command {
 	var f apiFlags
 	cmd := &cobra.Command{
-		Use:   "job ID",
-		Short: "Show one job: its progress and every attempt of its failed tasks",
+		Use:   name + " ID",
+		Short: short,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return fmt.Errorf("job takes one job ID, such as job-1c9a0e4d22f1; list them with `mqcluster jobs`")
+				return fmt.Errorf("%s takes one job ID, such as job-1c9a0e4d22f1; list them with `mqcluster jobs`", name)
 			}
 			return nil
 		},
@@ -175,7 +182,7 @@ func newJobCommand(_ *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			j, err := c.Job(cmd.Context(), args[0])
+			j, err := do(cmd.Context(), c, args[0])
 			if err != nil {
 				return err
 			}
@@ -230,32 +237,6 @@ func printJSON(out io.Writer, v any) error {
 }
 
 func newCancelCommand(_ *globalFlags) *cobra.Command {
-	var f apiFlags
-	cmd := &cobra.Command{
-		Use:   "cancel ID",
-		Short: "Cancel a job: drop its queued tasks and abort its running ones",
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return fmt.Errorf("cancel takes one job ID, such as job-1c9a0e4d22f1; list them with `mqcluster jobs`")
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			j, err := c.Cancel(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), j)
-			}
-			printJob(cmd.OutOrStdout(), j)
-			return nil
-		},
-	}
-	f.register(cmd)
-	return cmd
+	return newOneJobCommand("cancel", "Cancel a job: drop its queued tasks and abort its running ones",
+		func(ctx context.Context, c *client.Client, id string) (api.Job, error) { return c.Cancel(ctx, id) })
 }
