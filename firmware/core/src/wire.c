@@ -255,15 +255,18 @@ static uint16_t get_count(reader_t *r, size_t min_size, size_t max_count)
     return n;
 }
 
-mqc_err_t mqc_decode_heartbeat(const uint8_t *msg, size_t len, uint32_t *session, mqc_iter_t *it)
+/* decode_refs decodes a message of type that holds a u32 and a list of task
+ * references: a heartbeat (any count) or an abort (1 to MQC_MAX_BATCH). */
+static mqc_err_t decode_refs(const uint8_t *msg, size_t len, mqc_type_t type, uint32_t *value, mqc_iter_t *it)
 {
     reader_t r;
-    mqc_err_t err = body(msg, len, MQC_TYPE_HEARTBEAT, &r);
+    mqc_err_t err = body(msg, len, type, &r);
     if (err != MQC_OK) {
         return err;
     }
-    *session = get_u32(&r);
-    uint16_t n = get_count(&r, 10, 65535);
+    *value = get_u32(&r);
+    uint16_t n = get_count(&r, 10, type == MQC_TYPE_ABORT ? MQC_MAX_BATCH : 65535);
+    fail_if(&r, type == MQC_TYPE_ABORT && n == 0);
     it->next = r.p;
     it->left = n;
     const uint8_t *skip;
@@ -272,22 +275,14 @@ mqc_err_t mqc_decode_heartbeat(const uint8_t *msg, size_t len, uint32_t *session
     return finish(&r);
 }
 
+mqc_err_t mqc_decode_heartbeat(const uint8_t *msg, size_t len, uint32_t *session, mqc_iter_t *it)
+{
+    return decode_refs(msg, len, MQC_TYPE_HEARTBEAT, session, it);
+}
+
 mqc_err_t mqc_decode_abort(const uint8_t *msg, size_t len, uint32_t *epoch, mqc_iter_t *it)
 {
-    reader_t r;
-    mqc_err_t err = body(msg, len, MQC_TYPE_ABORT, &r);
-    if (err != MQC_OK) {
-        return err;
-    }
-    *epoch = get_u32(&r);
-    uint16_t n = get_count(&r, 10, MQC_MAX_BATCH);
-    fail_if(&r, n == 0);
-    it->next = r.p;
-    it->left = n;
-    const uint8_t *skip;
-    (void)take(&r, (size_t)n * 10, &skip);
-    it->end = r.p;
-    return finish(&r);
+    return decode_refs(msg, len, MQC_TYPE_ABORT, epoch, it);
 }
 
 bool mqc_next_task_ref(mqc_iter_t *it, mqc_task_ref_t *out)
