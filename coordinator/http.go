@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/dashboard"
 )
 
 // DefaultMaxUpload bounds the body of a job submission.
@@ -34,6 +35,8 @@ func (c *Coordinator) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, c.Stats())
 	})
 	mux.Handle("GET /metrics", c.MetricsHandler())
+	mux.HandleFunc("GET /api/v1/events", c.serveEvents)
+	mux.Handle("/", dashboard.Handler())
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})

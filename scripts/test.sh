@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of mqcluster. On a fresh Debian machine it first installs
 # what the tests need with apt-get (the packages are listed below).
-# Takes about 2 minutes on 2 cores. FUZZTIME sets how long each fuzz target
+# Takes about 3 minutes on 2 cores. FUZZTIME sets how long each fuzz target
 # runs (default 5s); `make fuzz` runs them longer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: Mosquitto, the external broker of the tests; the C
 # toolchain, Paho MQTT C and libFuzzer for the firmware core and its POSIX
-# node; the RISC-V cross compiler and picolibc for the ESP32-C3 size check.
+# node; the RISC-V cross compiler and picolibc for the ESP32-C3 size check;
+# Chromium for the dashboard test.
 packages=(mosquitto cmake make gcc clang libclang-rt-14-dev libpaho-mqtt-dev
-          gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf perl)
+          gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf perl chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,7 +38,8 @@ make -s -C firmware test
 make -s -C firmware fuzz-smoke
 make -s -C firmware size
 
-# The tests fail instead of skipping when Mosquitto or the POSIX node is missing.
-MQC_REQUIRE_MOSQUITTO=1 MQC_REQUIRE_FIRMWARE=1 go test -race -count=1 -timeout 15m ./...
+# The tests fail instead of skipping when Mosquitto, the POSIX node or
+# Chromium is missing.
+MQC_REQUIRE_MOSQUITTO=1 MQC_REQUIRE_FIRMWARE=1 MQC_REQUIRE_CHROMIUM=1 go test -race -count=1 -timeout 15m ./...
 
 scripts/fuzz.sh "${FUZZTIME:-5s}"

@@ -84,6 +84,8 @@ func Convert(ctx context.Context, c *client.Client, in *Input, opts ConvertOptio
 		Meta: map[string]string{
 			"kind": Kind, "input": filepath.Base(in.In), "method": opts.Method.String(),
 			"width": strconv.Itoa(in.Pixels.Width), "height": strconv.Itoa(in.Pixels.Height),
+			"depth": strconv.Itoa(in.Pixels.Depth), "tile_width": strconv.Itoa(in.Tiles[0].W),
+			"tile_height": strconv.Itoa(in.Tiles[0].H),
 		},
 	}
 	for _, t := range in.Tiles {
