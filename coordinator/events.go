@@ -15,7 +15,7 @@ const eventInterval = 500 * time.Millisecond
 // Snapshot is one message of the event stream: the whole state a dashboard
 // shows.
 type Snapshot struct {
-	Time  time.Time `json:"time"`
+	Time  time.Time  `json:"time"`
 	Nodes []api.Node `json:"nodes"`
 	Jobs  []api.Job  `json:"jobs"`
 	Stats api.Stats  `json:"stats"`
