@@ -93,20 +93,57 @@ func runBroker(ctx context.Context, o Options, name, url string, progress func(s
 			Result{Name: "no-op tasks, " + label, Value: rate, Unit: "per s", Target: fmt.Sprintf(">= %.0f (raw round trips)", raw),
 				Met: met(rate >= raw), Note: fmt.Sprintf("%.0f%% of the raw rate", 100*rate/raw)})
 		lat, err := latencies(ctx, e, o.latencyCount)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		stopLoad := backgroundLoad(e, rate/2)
+		loaded, err := latencies(ctx, e, o.latencyCount)
+		stopLoad()
 		e.close()
 		if err != nil {
 			return nil, err
 		}
-		p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
+		p50, p99 := percentile(lat, 0.50), percentile(loaded, 0.99)
 		out = append(out,
 			Result{Name: "latency p50, one task at a time, " + label, Value: ms(p50), Unit: "ms", Target: "< 1", Met: met(p50 < time.Millisecond)},
-			Result{Name: "latency p99, one task at a time, " + label, Value: ms(p99), Unit: "ms", Target: "< 5 (at half the peak load)",
-				Note: "measured one task at a time, not at half the peak load"})
+			Result{Name: "latency p99 at half the peak load, " + label, Value: ms(p99), Unit: "ms", Target: "< 5", Met: met(p99 < 5*time.Millisecond),
+				Note: fmt.Sprintf("%.0f no-op tasks/s of other load", rate/2)})
 	}
 	return out, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// backgroundLoad submits no-op tasks at perSecond, in jobs of 100 every
+// tick, until the returned function is called.
+func backgroundLoad(e *env, perSecond float64) (stop func()) {
+	const perJob = 100
+	interval := time.Duration(float64(time.Second) * perJob / max(perSecond, 1))
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	spec := api.JobSpec{Name: "bench-load", Tasks: make([]api.TaskSpec, perJob)}
+	for i := range spec.Tasks {
+		spec.Tasks[i] = api.TaskSpec{Kind: builtin.NoopKind}
+	}
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				e.coord.Submit(spec)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
 
 // schedulingEfficiency runs SimTasks tasks of 20 ms on SimNodes nodes, each
 // with its own MQTT connection, and compares the makespan with the ideal.
