@@ -56,11 +56,15 @@ func (q *queue) take(kind string, max int, maxPayload uint32, avoid func(*task) 
 			max--
 		}
 	}
-	keep = append(keep, list[i:]...)
-	if len(keep) == 0 {
+	// Move the tasks passed over to just before the unscanned rest and
+	// slice from there: the cost is the part scanned, not the whole queue.
+	start := i - len(keep)
+	copy(list[start:i], keep)
+	rest := list[start:]
+	if len(rest) == 0 {
 		delete(q.byKind, kind)
 	} else {
-		q.byKind[kind] = keep
+		q.byKind[kind] = rest
 	}
 	return out
 }
