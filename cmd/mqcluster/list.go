@@ -71,10 +71,18 @@ func (f *apiFlags) client() (*client.Client, error) {
 }
 
 func newNodesCommand(_ *globalFlags) *cobra.Command {
+	return newListCommand("nodes", "List the nodes the coordinator has seen", (*client.Client).Nodes,
+		func(out io.Writer, nodes []api.Node) { printNodes(out, nodes, time.Now()) })
+}
+
+// newListCommand builds a command that fetches a list from the API and
+// prints it as a table or JSON, once or with --watch again and again.
+func newListCommand[T any](use, short string, fetch func(*client.Client, context.Context) (T, error),
+	print func(io.Writer, T)) *cobra.Command {
 	var f apiFlags
 	cmd := &cobra.Command{
-		Use:   "nodes",
-		Short: "List the nodes the coordinator has seen",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.client()
@@ -82,14 +90,14 @@ func newNodesCommand(_ *globalFlags) *cobra.Command {
 				return err
 			}
 			return f.repeat(cmd.Context(), cmd.OutOrStdout(), func() error {
-				nodes, err := c.Nodes(cmd.Context())
+				list, err := fetch(c, cmd.Context())
 				if err != nil {
 					return err
 				}
 				if f.json {
-					return printJSON(cmd.OutOrStdout(), nodes)
+					return printJSON(cmd.OutOrStdout(), list)
 				}
-				printNodes(cmd.OutOrStdout(), nodes, time.Now())
+				print(cmd.OutOrStdout(), list)
 				return nil
 			})
 		},
@@ -114,32 +122,7 @@ func printNodes(out io.Writer, nodes []api.Node, now time.Time) {
 }
 
 func newJobsCommand(_ *globalFlags) *cobra.Command {
-	var f apiFlags
-	cmd := &cobra.Command{
-		Use:   "jobs",
-		Short: "List the jobs of the coordinator",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			return f.repeat(cmd.Context(), cmd.OutOrStdout(), func() error {
-				jobs, err := c.Jobs(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if f.json {
-					return printJSON(cmd.OutOrStdout(), jobs)
-				}
-				printJobs(cmd.OutOrStdout(), jobs)
-				return nil
-			})
-		},
-	}
-	f.register(cmd)
-	f.registerWatch(cmd)
-	return cmd
+	return newListCommand("jobs", "List the jobs of the coordinator", (*client.Client).Jobs, printJobs)
 }
 
 func printJobs(out io.Writer, jobs []api.Job) {
