@@ -12,15 +12,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-5s}
+
+# files prints how many files the folder $1 holds, 0 if it does not exist.
+files() {
+  if [ -d "$1" ]; then ls "$1" | wc -l; else echo 0; fi
+}
+
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
     echo "fuzz $pkg $target for $duration"
     corpus="$dir/testdata/fuzz/$target"
-    before=$(ls "$corpus" 2>/dev/null | wc -l)
+    before=$(files "$corpus")
     log=$(mktemp)
     if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$duration" -fuzzminimizetime 1s "$pkg" >"$log" 2>&1; then
-      after=$(ls "$corpus" 2>/dev/null | wc -l)
+      after=$(files "$corpus")
       if grep -q "context deadline exceeded" "$log" && [ "$after" -eq "$before" ]; then
         echo "fuzz $target: ended with Go's fuzztime deadline race (go.dev/issue/75804) and no failing input; not a failure"
       else
