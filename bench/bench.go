@@ -31,7 +31,7 @@ type Options struct {
 	SimTasks     int    // 20 ms tasks in the scheduling run; default 10,000
 	QueuedTasks  int    // tasks queued for the memory figure; default 1,000,000
 	ImageSide    int    // side of the square image of the image run; default 4096
-	DataDir      string // where the durable runs keep their store; default a temporary directory
+	DataDir      string // directory of the durable runs' store; default a new temporary directory
 	Logger       *slog.Logger
 	BrokerURL    string // an external broker (Mosquitto) to measure too; empty for none
 	skipDurable  bool
