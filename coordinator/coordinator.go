@@ -100,24 +100,25 @@ type Coordinator struct {
 	others  chan protocol.CoordinatorOnline // presence of other coordinators, see checkAlone
 	started atomic.Bool                     // checkAlone is done
 
-	mu          sync.Mutex
-	connected   bool // false while the broker connection is down: no heartbeat timeouts then
-	nodes       map[string]*node
-	nodeOrder   []string // ids of all nodes, sorted, for round-robin dispatch
-	nextNode    int      // index in nodeOrder of the first node of the next dispatch round
-	jobs        map[string]*job
-	jobOrder    []*job
-	tasks       map[uint64]*task // every task of every job, by id
-	queue       queue
-	nextTask    uint64
-	stats       api.Stats
-	delayed     []*task                       // tasks waiting out a retry delay
-	aborts      map[string][]protocol.TaskRef // abort messages to send, by node, once mu is released
-	startTime   time.Time                     // when Start ran, for the grace given to restored attempts
-	metrics     *metrics
-	drops       dropLimiter
-	births      birthGate
-	lastJanitor time.Time // when finished jobs were last checked against Retention
+	mu              sync.Mutex
+	connected       bool // false while the broker connection is down: no heartbeat timeouts then
+	nodes           map[string]*node
+	nodeOrder       []string // ids of all nodes, sorted, for round-robin dispatch
+	nextNode        int      // index in nodeOrder of the first node of the next dispatch round
+	jobs            map[string]*job
+	jobOrder        []*job
+	tasks           map[uint64]*task // every task of every job, by id
+	queue           queue
+	nextTask        uint64
+	stats           api.Stats
+	delayed         []*task                       // tasks waiting out a retry delay
+	aborts          map[string][]protocol.TaskRef // abort messages to send, by node, once mu is released
+	startTime       time.Time                     // when Start ran, for the grace given to restored attempts
+	metrics         *metrics
+	drops           dropLimiter
+	births          birthGate
+	lastJanitor     time.Time // when finished jobs were last checked against Retention
+	lastBackupCheck time.Time // when the sweep last woke the dispatcher to look for stragglers
 }
 
 // Start connects to the broker with dial, subscribes to the nodes' topics,

@@ -330,6 +330,12 @@ func (c *Coordinator) sweep(now time.Time) {
 	c.expireRestoredLocked(now)
 	c.wakeDelayedLocked(now)
 	c.clearConflictsLocked(now)
+	if !c.opts.NoBackups && now.Sub(c.lastBackupCheck) >= 200*time.Millisecond {
+		// A task becomes a straggler by growing old, which no message
+		// announces: look again for idle nodes to back it up on.
+		c.lastBackupCheck = now
+		c.kick()
+	}
 	if now.Sub(c.lastJanitor) >= time.Second {
 		c.lastJanitor = now
 		c.dropExpiredJobsLocked(now)

@@ -46,7 +46,11 @@ func (c *Coordinator) restore(loaded []store.LoadedJob) {
 		for _, ar := range lj.Attempts {
 			c.restoreAttempt(j.tasks[ar.Index], ar, now)
 		}
+		j.cancelled = lj.Job.Cancelled
 		for _, t := range j.tasks {
+			if j.cancelled && (t.state == api.TaskQueued || t.state == api.TaskRunning) {
+				t.state = api.TaskCancelled
+			}
 			j.count[t.state]++
 			switch {
 			case t.state == api.TaskRunning:
@@ -55,16 +59,6 @@ func (c *Coordinator) restore(loaded []store.LoadedJob) {
 			case t.state == api.TaskQueued:
 				c.queue.pushBack(t)
 				queued++
-			}
-		}
-		if lj.Job.Cancelled {
-			j.cancelled = true
-			for _, t := range j.tasks {
-				if t.state == api.TaskQueued || t.state == api.TaskRunning {
-					j.count[t.state]--
-					t.state = api.TaskCancelled
-					j.count[t.state]++
-				}
 			}
 		}
 		if len(j.tasks) > 0 && j.allEnded() {

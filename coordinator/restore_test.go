@@ -124,3 +124,37 @@ func TestRestartRequeuesAbsentNodesTasks(t *testing.T) {
 		t.Errorf("the task waited %v for a node whose retained presence says it left", took)
 	}
 }
+
+// A job cancelled before a restart comes back cancelled, and none of its
+// tasks goes back in the queue.
+func TestRestartKeepsCancelledJob(t *testing.T) {
+	url := testenv.Broker(t)
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	first := openStore(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c1, err := coordinator.Start(ctx, mqtt.Dialer(url), coordinator.Options{Store: first, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := c1.Submit(noopJob(5))
+	c1.Cancel(job.ID)
+	c1.Close()
+	first.Close()
+
+	second := openStore(t, path)
+	t.Cleanup(func() { second.Close() })
+	c2 := startCoordinator(t, url, coordinator.Options{Store: second})
+	j, err := c2.Job(job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != api.JobCancelled || j.Cancelled != 5 || j.Queued != 0 {
+		t.Errorf("restored job %s with %d cancelled and %d queued, want cancelled, 5 and 0", j.State, j.Cancelled, j.Queued)
+	}
+	startWorker(t, url, workerOptions("idle"))
+	waitNodes(t, c2, 1)
+	if st := c2.Stats(); st.TasksDispatched != 0 {
+		t.Errorf("%d tasks of a cancelled job dispatched after the restart", st.TasksDispatched)
+	}
+}

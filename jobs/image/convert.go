@@ -102,6 +102,10 @@ func Convert(ctx context.Context, c *client.Client, in *Input, opts ConvertOptio
 		return Summary{}, failedJobError(in, job)
 	}
 	res, err := c.Results(ctx, job.ID)
+	for tries := 0; err != nil && !client.IsNotFound(err) && tries < int(maxOutage/time.Second); tries++ {
+		time.Sleep(time.Second) // the coordinator may be restarting
+		res, err = c.Results(ctx, job.ID)
+	}
 	if err != nil {
 		return Summary{}, fmt.Errorf("results of job %s: %w", job.ID, err)
 	}
@@ -130,11 +134,25 @@ func Convert(ctx context.Context, c *client.Client, in *Input, opts ConvertOptio
 // tiles this large, it tells the user once through notice.
 func waitWithProgress(ctx context.Context, c *client.Client, job api.Job, in *Input, opts ConvertOptions) (api.Job, error) {
 	start, warned := time.Now(), false
+	var unreachable time.Time // when the coordinator stopped answering
 	for !job.Ended() {
 		next, err := c.WaitJob(ctx, job.ID, 200*time.Millisecond)
 		if err != nil {
-			return job, fmt.Errorf("wait for job %s: %w (the job stays queued on the coordinator)", job.ID, err)
+			// A coordinator restarting on its store comes back with the job:
+			// ride out an outage of up to maxOutage.
+			if unreachable.IsZero() {
+				unreachable = time.Now()
+				if opts.Notice != nil {
+					opts.Notice(fmt.Sprintf("coordinator unreachable (%v); retrying for up to %v", err, maxOutage))
+				}
+			}
+			if ctx.Err() != nil || time.Since(unreachable) > maxOutage || client.IsNotFound(err) {
+				return job, fmt.Errorf("wait for job %s: %w (the job stays on the coordinator; see `mqcluster job %s`)", job.ID, err, job.ID)
+			}
+			time.Sleep(500 * time.Millisecond)
+			continue
 		}
+		unreachable = time.Time{}
 		job = next
 		if opts.Progress != nil {
 			opts.Progress(job.Done+job.Failed, job.Tasks)
@@ -169,7 +187,14 @@ func noCapableNode(ctx context.Context, c *client.Client, in *Input) string {
 		Kind, largest)
 }
 
+// maxOutage is how long Convert waits for an unreachable coordinator.
+const maxOutage = 2 * time.Minute
+
 func failedJobError(in *Input, job api.Job) error {
+	if job.State == api.JobCancelled {
+		return fmt.Errorf("convert %s: job %s was cancelled with %d of %d tiles done; %s was not written",
+			in.In, job.ID, job.Done, job.Tasks, in.Out)
+	}
 	msg := fmt.Sprintf("convert %s: job %s %s: %d of %d tiles failed", in.In, job.ID, job.State, job.Failed, job.Tasks)
 	if len(job.Failures) > 0 && len(job.Failures[0].Attempts) > 0 {
 		f := job.Failures[0]
