@@ -120,3 +120,36 @@ func TestSecondCoordinatorRefused(t *testing.T) {
 		t.Errorf("node %s after the second coordinator tried to start", describe(n))
 	}
 }
+
+// The image client rides out a coordinator killed with SIGKILL and started
+// again on its store: the job resumes and the output is written.
+func TestGrayscaleSurvivesCoordinatorRestart(t *testing.T) {
+	brokerAddr, apiAddr, data := testenv.FreeAddr(t), testenv.FreeAddr(t), t.TempDir()
+	upArgs := []string{"up", "--broker-addr", brokerAddr, "--api-addr", apiAddr, "--data", data, "--log-format", "text"}
+	up := testenv.StartProcess(t, "up", upArgs...)
+	testenv.WaitListening(t, apiAddr, 20*time.Second)
+	startWorker(t, "tcp://"+brokerAddr, "r-1", "--task-delay", "20ms")
+	startWorker(t, "tcp://"+brokerAddr, "r-2", "--task-delay", "20ms")
+	apiClient := waitForNodes(t, "http://"+apiAddr, "r-1", "r-2")
+
+	in := filepath.Join(imagesDir, "coffee.png")
+	out := filepath.Join(t.TempDir(), "coffee-gray.png")
+	convert := testenv.StartProcess(t, "convert", "image", "grayscale", "--server", "http://"+apiAddr, "--tile", "30x40", in, out)
+	waitFor(t, 20*time.Second, "a third of the tiles done", func() bool {
+		jobs, err := apiClient.Jobs(context.Background())
+		return err == nil && len(jobs) == 1 && jobs[0].Done >= 70
+	})
+	up.Signal(syscall.SIGKILL)
+	<-up.Done()
+	testenv.StartProcess(t, "up-again", upArgs...)
+
+	select {
+	case <-convert.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the image client still runs 60s after the coordinator restarted")
+	}
+	if code := convert.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("image grayscale exit code %d across the restart, want 0", code)
+	}
+	sameBytes(t, out, readFile(t, out), referenceOutput(t, in, ".png", 30, 40, imagejob.Luma))
+}
