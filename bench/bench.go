@@ -26,16 +26,19 @@ import (
 
 // Options size the benchmark. Zero values take the defaults.
 type Options struct {
-	Tasks        int    // no-op tasks in the throughput run; default 20,000
-	SimNodes     int    // simulated nodes in the scheduling run; default 200
-	SimTasks     int    // 20 ms tasks in the scheduling run; default 10,000
-	QueuedTasks  int    // tasks queued for the memory figure; default 1,000,000
-	ImageSide    int    // side of the square image of the image run; default 4096
-	DataDir      string // directory of the durable runs' store; default a new temporary directory
-	Logger       *slog.Logger
-	BrokerURL    string // an external broker (Mosquitto) to measure too; empty for none
-	skipDurable  bool
-	latencyCount int
+	Tasks       int    // no-op tasks in the throughput run; default 20,000
+	SimNodes    int    // simulated nodes in the scheduling run; default 200
+	SimTasks    int    // 20 ms tasks in the scheduling run; default 10,000
+	QueuedTasks int    // tasks queued for the memory figure; default 1,000,000
+	ImageSide   int    // side of the square image of the image run; default 4096
+	DataDir     string // directory of the durable runs' store; default a new temporary directory
+	Logger      *slog.Logger
+	BrokerURL   string // an external broker (Mosquitto) to measure too; empty for none
+	// WorkerCommand runs a worker process, such as {"/usr/bin/mqcluster",
+	// "worker"}, for the failover figure; empty skips that figure.
+	WorkerCommand []string
+	skipDurable   bool
+	latencyCount  int
 }
 
 func (o *Options) setDefaults() {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqcluster/mqcluster/internal/testenv"
 )
 
 // TestRunSmall runs every measurement at a tiny size, so the bench command
@@ -16,7 +18,9 @@ func TestRunSmall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	results, err := Run(ctx, Options{Tasks: 200, SimNodes: 10, SimTasks: 100, QueuedTasks: 1000, ImageSide: 300, latencyCount: 20}, nil)
+	opts := Options{Tasks: 200, SimNodes: 10, SimTasks: 100, QueuedTasks: 1000, ImageSide: 300, latencyCount: 20,
+		WorkerCommand: []string{testenv.Binary(t), "worker"}}
+	results, err := Run(ctx, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +28,7 @@ func TestRunSmall(t *testing.T) {
 	Print(&table, results)
 	t.Log("\n" + table.String())
 	for _, want := range []string{"raw MQTT QoS 1 round trips", "no-op tasks, embedded, in memory", "durable (fsync)",
-		"latency p50", "scheduling efficiency", "memory per queued task", "image 300x300"} {
+		"latency p50", "scheduling efficiency", "failover", "memory per queued task", "image 300x300"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("no figure %q in the report", want)
 		}

@@ -48,6 +48,14 @@ func Run(ctx context.Context, o Options, progress func(string)) ([]Result, error
 		return out, err
 	}
 	out = append(out, r)
+	if len(o.WorkerCommand) > 0 {
+		progress("failover")
+		r, err := failover(ctx, o)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
 	progress("memory per queued task")
 	perTask, err := queuedMemory(ctx, o, o.QueuedTasks)
 	if err != nil {

@@ -22,11 +22,14 @@ func newBenchCommand(g *globalFlags) *cobra.Command {
 		Long: `Measure, in this process over loopback TCP: raw MQTT QoS 1 round trips on
 the same broker and client library (the limit), no-op tasks per second with
 the store off and on, one-task latency, scheduling efficiency with simulated
-nodes of 20 ms tasks, coordinator memory per queued task, and the image job
-on a 4096x4096 image. Prints a table with each target; --json writes it too.
+nodes of 20 ms tasks, failover from a worker process killed with SIGKILL,
+coordinator memory per queued task, and the image job on a 4096x4096 image. Prints a table with each target; --json writes it too.
 docs/benchmarks.md describes the method and records the figures.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if self, err := os.Executable(); err == nil {
+				opts.WorkerCommand = []string{self, "worker"}
+			}
 			if quick {
 				opts.Tasks, opts.SimNodes, opts.SimTasks, opts.QueuedTasks = 2000, 50, 1000, 100_000
 			}
