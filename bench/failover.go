@@ -20,20 +20,15 @@ func failover(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer e.close()
-	var procs []*exec.Cmd
+	procs, err := startWorkerProcesses(o.WorkerCommand, e.url, "failover-a", "failover-b")
 	defer func() {
 		for _, p := range procs {
 			p.Process.Kill()
 			p.Wait()
 		}
 	}()
-	for _, id := range []string{"failover-a", "failover-b"} {
-		args := append(o.WorkerCommand[1:], "--broker", e.url, "--id", id, "--slots", "1", "--log-level", "error")
-		p := exec.Command(o.WorkerCommand[0], args...)
-		if err := p.Start(); err != nil {
-			return Result{}, fmt.Errorf("start worker %s: %w", id, err)
-		}
-		procs = append(procs, p)
+	if err != nil {
+		return Result{}, err
 	}
 	if err := waitOnline(ctx, e.coord, 2); err != nil {
 		return Result{}, err
@@ -71,4 +66,18 @@ func failover(ctx context.Context, o Options) (Result, error) {
 		time.Sleep(time.Millisecond)
 	}
 	return Result{}, fmt.Errorf("the task of the killed node did not move within 30s")
+}
+
+// startWorkerProcesses starts one worker process with one slot per id.
+func startWorkerProcesses(command []string, broker string, ids ...string) ([]*exec.Cmd, error) {
+	var procs []*exec.Cmd
+	for _, id := range ids {
+		args := append(command[1:len(command):len(command)], "--broker", broker, "--id", id, "--slots", "1", "--log-level", "error")
+		p := exec.Command(command[0], args...)
+		if err := p.Start(); err != nil {
+			return procs, fmt.Errorf("start worker %s: %w", id, err)
+		}
+		procs = append(procs, p)
+	}
+	return procs, nil
 }

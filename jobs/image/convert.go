@@ -21,8 +21,9 @@ type ConvertOptions struct {
 	MaxAttempts           int    // per tile; default: the coordinator's
 	// Progress, if set, is called with the tiles done so far while the job runs.
 	Progress func(done, total int)
-	// Notice, if set, is called at most once with a hint for the user, such
-	// as no node being online to run the tiles.
+	// Notice, if set, receives hints for the user: that no online node can
+	// run the tiles (once a job), or that the coordinator is unreachable
+	// (once an outage).
 	Notice func(message string)
 }
 
@@ -134,7 +135,7 @@ func Convert(ctx context.Context, c *client.Client, in *Input, opts ConvertOptio
 // tiles this large, it tells the user once through notice.
 func waitWithProgress(ctx context.Context, c *client.Client, job api.Job, in *Input, opts ConvertOptions) (api.Job, error) {
 	start, warned := time.Now(), false
-	var unreachable time.Time // when the coordinator stopped answering
+	var unreachable time.Time // start of the current outage of the coordinator
 	for !job.Ended() {
 		next, err := c.WaitJob(ctx, job.ID, 200*time.Millisecond)
 		if err != nil {
