@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/mqcluster/mqcluster/api"
@@ -31,6 +32,32 @@ func (q *queue) pushFront(t *task) {
 	copy(list[1:], list)
 	list[0] = t
 	q.byKind[t.kind] = list
+}
+
+// kindsByAge returns kinds ordered by how long the first queued task of each
+// has waited, longest first, so that a long queue of one kind cannot starve
+// another kind on a node that runs both. Kinds with nothing queued are left
+// out.
+func (q *queue) kindsByAge(kinds []string) []string {
+	type head struct {
+		kind string
+		at   time.Time
+	}
+	var heads []head
+	for _, kind := range kinds {
+		for _, t := range q.byKind[kind] {
+			if t.state == api.TaskQueued {
+				heads = append(heads, head{kind, t.queuedAt})
+				break
+			}
+		}
+	}
+	slices.SortFunc(heads, func(a, b head) int { return a.at.Compare(b.at) })
+	out := make([]string, len(heads))
+	for i, h := range heads {
+		out[i] = h.kind
+	}
+	return out
 }
 
 // scanLimit bounds how far take looks past tasks too large for a node.
@@ -127,9 +154,7 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
 	}
 	var picked []*task
 	avoid := func(t *task) bool { return now.Before(t.notBefore) || c.betterNodeExistsLocked(t, nd) }
-	// TODO: pick across kinds by age, so that a long queue of one kind
-	// cannot starve another kind on a node that runs both.
-	for _, kind := range nd.birth.Kinds {
+	for _, kind := range c.queue.kindsByAge(nd.birth.Kinds) {
 		picked = c.queue.take(kind, free-len(picked), nd.birth.MaxPayload, avoid, picked)
 		if len(picked) == free {
 			break

@@ -234,3 +234,32 @@ func TestRetryPrefersAnotherNode(t *testing.T) {
 		}
 	}
 }
+
+// A node that runs two kinds takes the task that has waited longest, whatever
+// its kind's name: a queue of "b" tasks submitted first runs before an "a"
+// task submitted later.
+func TestKindsServedByAge(t *testing.T) {
+	url := testenv.Broker(t)
+	c := startCoordinator(t, url, coordinator.Options{})
+	first, _ := c.Submit(api.JobSpec{Tasks: []api.TaskSpec{{Kind: "b-kind"}, {Kind: "b-kind"}, {Kind: "b-kind"}}})
+	second, _ := c.Submit(api.JobSpec{Tasks: []api.TaskSpec{{Kind: "a-kind"}}})
+	var order []string
+	var mu sync.Mutex
+	record := func(kind string) worker.HandlerFunc {
+		return func(context.Context, []byte) ([]byte, error) {
+			mu.Lock()
+			order = append(order, kind)
+			mu.Unlock()
+			return nil, nil
+		}
+	}
+	startWorkerWith(t, url, worker.Options{NodeID: "both", Slots: 1, Batch: 1},
+		map[string]worker.HandlerFunc{"a-kind": record("a"), "b-kind": record("b")})
+	waitJob(t, c, first.ID, 10*time.Second)
+	waitJob(t, c, second.ID, 10*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(order, "") != "bbba" {
+		t.Errorf("tasks ran in kind order %v, want the older b tasks first: bbba", order)
+	}
+}
