@@ -23,18 +23,26 @@ func openStore(t *testing.T, path string) *store.Store {
 	return s
 }
 
+// startFirstRun opens the store at path and starts a coordinator on it,
+// without cleanup: the test closes both itself, to start a second run.
+func startFirstRun(t *testing.T, url, path string) (*coordinator.Coordinator, *store.Store) {
+	t.Helper()
+	s := openStore(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := coordinator.Start(ctx, mqtt.Dialer(url), coordinator.Options{Store: s, Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, s
+}
+
 // A coordinator restarted on its store keeps the results it accepted, leaves
 // the running attempt with its node, and runs only what is left.
 func TestRestartResumesFromStore(t *testing.T) {
 	url := testenv.Broker(t)
 	path := filepath.Join(t.TempDir(), "jobs.db")
-	first := openStore(t, path)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c1, err := coordinator.Start(ctx, mqtt.Dialer(url), coordinator.Options{Store: first, Logger: testenv.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, first := startFirstRun(t, url, path)
 	node := startRawNode(t, url, "keeper", 1, "noop")
 	waitNodes(t, c1, 1)
 	job, err := c1.Submit(noopJob(3))
@@ -59,7 +67,7 @@ func TestRestartResumesFromStore(t *testing.T) {
 	if j.Done != 1 || j.Running != 1 || j.Queued != 1 {
 		t.Fatalf("restored job: %d done, %d running, %d queued; want 1, 1, 1", j.Done, j.Running, j.Queued)
 	}
-	// The node answers the task it held since before the restart.
+	// The node sends the result of the task it has held since before the restart.
 	node.sendResults(protocol.Result{ID: t1.ID, Attempt: t1.Attempt, Data: []byte("held across the restart")})
 	t2 := node.nextTasks().Tasks[0]
 	if t2.ID == t0.ID || t2.ID == t1.ID {
@@ -89,13 +97,7 @@ func TestRestartResumesFromStore(t *testing.T) {
 func TestRestartRequeuesAbsentNodesTasks(t *testing.T) {
 	url := testenv.Broker(t)
 	path := filepath.Join(t.TempDir(), "jobs.db")
-	first := openStore(t, path)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c1, err := coordinator.Start(ctx, mqtt.Dialer(url), coordinator.Options{Store: first, Logger: testenv.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, first := startFirstRun(t, url, path)
 	gone := startRawNode(t, url, "gone", 1, "noop")
 	waitNodes(t, c1, 1)
 	job, _ := c1.Submit(noopJob(1))
@@ -119,7 +121,7 @@ func TestRestartRequeuesAbsentNodesTasks(t *testing.T) {
 	if j.State != api.JobDone || res.Tasks[0].Node != "rescuer" {
 		t.Errorf("job %s, task done by %q; want done by rescuer", j.State, res.Tasks[0].Node)
 	}
-	// Its retained death says the node is gone: no need to wait 5 s for it.
+	// Its retained death shows the node is gone: no need to wait 5 s for it.
 	if took > 3*time.Second {
 		t.Errorf("the task waited %v for a node whose retained presence says it left", took)
 	}
@@ -130,13 +132,7 @@ func TestRestartRequeuesAbsentNodesTasks(t *testing.T) {
 func TestRestartKeepsCancelledJob(t *testing.T) {
 	url := testenv.Broker(t)
 	path := filepath.Join(t.TempDir(), "jobs.db")
-	first := openStore(t, path)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c1, err := coordinator.Start(ctx, mqtt.Dialer(url), coordinator.Options{Store: first, Logger: testenv.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c1, first := startFirstRun(t, url, path)
 	job, _ := c1.Submit(noopJob(5))
 	c1.Cancel(job.ID)
 	c1.Close()
