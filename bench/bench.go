@@ -224,10 +224,7 @@ func rawRoundTrips(ctx context.Context, url string, d time.Duration, window int)
 
 // noopThroughput runs one job of n no-op tasks and returns tasks per second.
 func noopThroughput(ctx context.Context, e *env, n int) (float64, error) {
-	spec := api.JobSpec{Name: "bench-noop", Tasks: make([]api.TaskSpec, n)}
-	for i := range spec.Tasks {
-		spec.Tasks[i] = api.TaskSpec{Kind: builtin.NoopKind}
-	}
+	spec := api.JobSpec{Name: "bench-noop", Tasks: builtin.Tasks(builtin.NoopKind, nil, n)}
 	start := time.Now()
 	job, err := e.coord.Submit(spec)
 	if err != nil {
@@ -278,10 +275,7 @@ func queuedMemory(ctx context.Context, o Options, n int) (float64, error) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	spec := api.JobSpec{Tasks: make([]api.TaskSpec, n)}
-	for i := range spec.Tasks {
-		spec.Tasks[i] = api.TaskSpec{Kind: builtin.NoopKind}
-	}
+	spec := api.JobSpec{Tasks: builtin.Tasks(builtin.NoopKind, nil, n)}
 	job, err := e.coord.Submit(spec)
 	if err != nil {
 		return 0, err

@@ -138,10 +138,7 @@ func backgroundLoad(e *env, perSecond float64) (stop func()) {
 	interval := time.Duration(float64(time.Second) * perJob / max(perSecond, 1))
 	done := make(chan struct{})
 	finished := make(chan struct{})
-	spec := api.JobSpec{Name: "bench-load", Tasks: make([]api.TaskSpec, perJob)}
-	for i := range spec.Tasks {
-		spec.Tasks[i] = api.TaskSpec{Kind: builtin.NoopKind}
-	}
+	spec := api.JobSpec{Name: "bench-load", Tasks: builtin.Tasks(builtin.NoopKind, nil, perJob)}
 	go func() {
 		defer close(finished)
 		tick := time.NewTicker(interval)
@@ -169,10 +166,7 @@ func schedulingEfficiency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer e.close()
-	spec := api.JobSpec{Tasks: make([]api.TaskSpec, o.SimTasks)}
-	for i := range spec.Tasks {
-		spec.Tasks[i] = api.TaskSpec{Kind: builtin.SleepKind, Payload: builtin.SleepPayload(20 * time.Millisecond)}
-	}
+	spec := api.JobSpec{Tasks: builtin.Tasks(builtin.SleepKind, builtin.SleepPayload(20*time.Millisecond), o.SimTasks)}
 	start := time.Now()
 	job, err := e.coord.Submit(spec)
 	if err != nil {

@@ -11,11 +11,7 @@ import (
 )
 
 func sleepJob(n int, d time.Duration) api.JobSpec {
-	spec := api.JobSpec{Name: "sleep"}
-	for range n {
-		spec.Tasks = append(spec.Tasks, api.TaskSpec{Kind: builtin.SleepKind, Payload: builtin.SleepPayload(d)})
-	}
-	return spec
+	return api.JobSpec{Name: "sleep", Tasks: builtin.Tasks(builtin.SleepKind, builtin.SleepPayload(d), n)}
 }
 
 // SIGTERM: the worker stops taking tasks, finishes the one it runs, and

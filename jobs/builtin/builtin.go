@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/mqcluster/mqcluster/api"
 )
 
 // Kind names.
@@ -39,4 +41,14 @@ func Sleep(ctx context.Context, payload []byte) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// Tasks returns n tasks of kind that all carry payload, such as a job of
+// sleep tasks for a test or a benchmark.
+func Tasks(kind string, payload []byte, n int) []api.TaskSpec {
+	tasks := make([]api.TaskSpec, n)
+	for i := range tasks {
+		tasks[i] = api.TaskSpec{Kind: kind, Payload: payload}
+	}
+	return tasks
 }
