@@ -150,9 +150,9 @@ func (c *Coordinator) handleBirth(b *protocol.Birth) {
 	}
 	if known && n.online && olderSession(b.Session, n.birth.Session) {
 		// A birth of an older connection, resent late by its client's
-		// outbox: the node's current session stands [P-10]. Once the node
-		// is offline any birth counts, so a board whose counter was reset
-		// can join again.
+		// outbox: the node's current session remains in force [P-10]. Once
+		// the node is offline any birth counts, so a board whose counter was
+		// reset can join again.
 		c.stats.StalePresence++
 		c.mu.Unlock()
 		c.log.Info("ignored stale birth", "node", b.NodeID, "birth_session", b.Session, "session", n.birth.Session)
@@ -200,7 +200,7 @@ func (c *Coordinator) handleDeath(id string, d *protocol.Death) {
 	c.mu.Lock()
 	n := c.nodes[id]
 	if n != nil && !n.online && n.birth.Session == 0 && len(n.inflight) > 0 {
-		// A node known only from the store, whose retained presence says it
+		// A node known only from the store, whose retained presence shows it
 		// is gone: its restored attempts run elsewhere now.
 		c.loseNodeLocked(n, "gone while the coordinator was down")
 		c.mu.Unlock()

@@ -66,7 +66,7 @@ const (
 	MaxKinds     = 16  // kinds in one birth
 	MaxTextLen   = 255 // software version strings
 	MaxBatch     = 1024
-	MaxReasonLen = 4096 // longest failure reason a node sends, in bytes
+	MaxReasonLen = 4096 // maximum length of a failure reason a node sends, in bytes
 )
 
 // Decoding errors. Decode wraps them with the field that failed, so callers
@@ -87,7 +87,7 @@ type Message interface {
 	appendBody(b []byte) ([]byte, error)
 }
 
-// DeathReason tells why a node left.
+// DeathReason is the cause of a node leaving.
 type DeathReason byte
 
 // Reasons carried in a death message.
@@ -123,7 +123,7 @@ type Birth struct {
 	Kinds       []string // task kinds the node runs
 }
 
-// Death marks a node offline. Its Session tells which connection ended.
+// Death marks a node offline. Its Session identifies the connection that ended.
 type Death struct {
 	Session uint32
 	Reason  DeathReason
@@ -183,8 +183,8 @@ type CoordinatorOffline struct {
 	Epoch uint32
 }
 
-// Abort tells a node to stop tasks of a cancelled job: drop those not
-// started, stop those running if it can, and answer each with a declined
+// Abort instructs a node to stop tasks of a cancelled job: drop those not
+// started, stop those running if it can, and reply to each with a declined
 // result [P-33].
 type Abort struct {
 	Epoch uint32

@@ -14,11 +14,11 @@ import (
 )
 
 // Run connects with dial, announces the node and runs tasks until ctx ends.
-// Then it drains: it tells the coordinator it takes no more tasks, declines
-// the ones not started, finishes the running ones within DrainTimeout,
-// sends their results and leaves with a clean death message. If the broker
-// goes away, the connection reconnects with backoff, subscribes again and
-// announces the node again. Call Run once per Worker.
+// Then it drains: it announces to the coordinator that it takes no more
+// tasks, declines the ones not started, finishes the running ones within
+// DrainTimeout, sends their results and leaves with a clean death message.
+// If the broker goes away, the connection reconnects with backoff, subscribes
+// again and announces the node again. Call Run once per Worker.
 func (w *Worker) Run(ctx context.Context, dial transport.Dialer) error {
 	if len(w.handlers) == 0 {
 		return ErrNoHandlers
@@ -172,7 +172,7 @@ func (w *Worker) onOwnPresence(msg transport.Message) {
 		return
 	}
 	// At most one repair every 5 s: two processes sharing this id would
-	// otherwise answer each other's births for ever.
+	// otherwise reply to each other's births for ever.
 	w.mu.Lock()
 	due := time.Since(w.lastRepair) >= 5*time.Second
 	if due {
@@ -185,8 +185,9 @@ func (w *Worker) onOwnPresence(msg transport.Message) {
 	}
 }
 
-// onCoordinator announces the node again when a coordinator starts, so a
-// coordinator never waits for the next reconnect to learn of the node [P-40].
+// onCoordinator announces the node again when a new coordinator epoch
+// appears, so a restarted coordinator learns of the node without waiting for
+// the node's next reconnect [P-40].
 func (w *Worker) onCoordinator(msg transport.Message) {
 	m, err := protocol.Decode(msg.Payload)
 	if err != nil {

@@ -128,7 +128,7 @@ bool mqc_node_init(mqc_node_t *n, const mqc_node_config_t *cfg, const mqc_platfo
     bool ok = append_str(n->prefix, sizeof(n->prefix), &pos, n->cfg.topic_root) &&
               append_str(n->prefix, sizeof(n->prefix), &pos, "/v1/") &&
               append_str(n->prefix, sizeof(n->prefix), &pos, n->cfg.cluster);
-    /* The longest topic must fit too. */
+    /* The node's longest topic must fit in MQC_TOPIC_MAX too. */
     ok = ok && pos + strlen("/nodes/") + strlen(cfg->node_id) + strlen("/heartbeat") < MQC_TOPIC_MAX;
     pos = 0;
     return ok && append_str(n->client_id, sizeof(n->client_id), &pos, n->prefix) &&
@@ -204,7 +204,7 @@ static bool same_ref(mqc_task_ref_t a, uint64_t id, uint16_t attempt)
     return a.id == id && a.attempt == attempt;
 }
 
-/* known reports whether the task attempt is held or was answered lately. */
+/* known reports whether the task attempt is held or had its result sent lately. */
 static bool known(const mqc_node_t *n, uint64_t id, uint16_t attempt)
 {
     if (n->holding && same_ref((mqc_task_ref_t){n->task.id, n->task.attempt}, id, attempt)) {
@@ -251,7 +251,7 @@ static void begin_message(mqc_node_t *n, const char *topic, size_t topic_len, si
 }
 
 /* abort_tasks handles an abort message: the held task, if listed and not
- * yet converted, is dropped and answered as declined. */
+ * yet converted, is dropped and gets a declined result. */
 static void abort_tasks(mqc_node_t *n, const uint8_t *msg, size_t len)
 {
     uint32_t epoch;
@@ -309,8 +309,8 @@ static void take_task(mqc_node_t *n)
     n->task_ready = true;
 }
 
-/* answer_head handles a tasks message that is not in buf: too large for it,
- * or arriving while the node holds a task. */
+/* answer_head handles a tasks message that is not in buf, because it is too
+ * large for it or arrives while the node already has a task. */
 static void answer_head(mqc_node_t *n)
 {
     if (is_abort(n->head, n->head_len)) {
@@ -356,7 +356,7 @@ static void presence_message(mqc_node_t *n)
     bool late_will = type == MQC_TYPE_DEATH && n->head_len >= 9 && n->head[8] == MQC_DEATH_CONNECTION_LOST;
     if (n->rx == MQC_RX_PRESENCE && (late_will || type == MQC_TYPE_BIRTH) && head_u32(n) != n->session) {
         /* At most once every 5 s: two nodes sharing an id would otherwise
-         * answer each other's births for ever. */
+         * reply to each other's births for ever. */
         uint32_t now = n->platform.now_ms(n->platform.ctx);
         if ((uint32_t)(now - n->last_repair) >= 5000) {
             n->last_repair = now;

@@ -43,7 +43,8 @@ typedef struct {
     uint32_t heartbeat_ms;  /* 0 for 2000 */
 } mqc_node_config_t;
 
-/* Longest topic the node builds: root, version, cluster, node id, channel. */
+/* Maximum length of a topic the node builds: root, version, cluster,
+ * node id, channel. */
 #define MQC_TOPIC_MAX 192
 /* Bytes of every message kept apart from the main buffer: enough to read
  * the first task of a tasks message that does not fit, and any presence. */
@@ -91,7 +92,7 @@ typedef struct {
     uint8_t head[MQC_HEAD_MAX];
     size_t head_len;
 
-    /* The task held: received and not yet answered. */
+    /* The task held: received, with no result sent yet. */
     bool holding;
     bool task_ready;   /* decoded and waiting for mqc_node_poll */
     bool result_ready; /* converted, the result not yet published */
