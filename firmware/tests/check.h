@@ -18,6 +18,16 @@ extern const char *current_test;
         }                                                                                                             \
     } while (0)
 
+/* REQUIRE is CHECK that also ends the test on failure, for a condition the
+ * checks after it depend on. */
+#define REQUIRE(cond, ...)                                                                                            \
+    do {                                                                                                              \
+        if (!(cond)) {                                                                                                \
+            CHECK(0, __VA_ARGS__);                                                                                    \
+            return;                                                                                                   \
+        }                                                                                                             \
+    } while (0)
+
 /* run_test runs one test and counts it as passed if it added no failure. */
 int run_test(const char *name, void (*fn)(void), int *passed, int *failed);
 

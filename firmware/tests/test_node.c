@@ -68,7 +68,7 @@ static const char *tasks_topic = "mqc/v1/lab/nodes/esp-1/tasks";
 static const char *presence_topic = "mqc/v1/lab/nodes/esp-1/presence";
 static const char *results_topic = "mqc/v1/lab/nodes/esp-1/results";
 
-/* setup makes a connected node of cluster "lab" with session 7. */
+/* setup initializes a node of cluster "lab" and connects it with session 7. */
 static void setup(void)
 {
     memset(sent, 0, sizeof(sent));
@@ -121,20 +121,27 @@ static void test_connect_announces(void)
     CHECK(subscribe_count == 3, "%d subscriptions, want 3", subscribe_count);
     CHECK(strcmp(subscribed[0], tasks_topic) == 0, "first subscription %s", subscribed[0]);
     CHECK(strcmp(subscribed[2], "mqc/v1/lab/coordinator/presence") == 0, "third subscription %s", subscribed[2]);
-    CHECK(sent_count == 1 && strcmp(sent[0].topic, presence_topic) == 0, "no birth on the presence topic");
+    REQUIRE(sent_count == 1, "%d messages sent, want the birth", sent_count);
+    CHECK(strcmp(sent[0].topic, presence_topic) == 0, "birth on topic %s", sent[0].topic);
+    CHECK(sent[0].retain, "birth not retained");
+    CHECK(sent[0].qos == 1, "birth at QoS %d, want 1", sent[0].qos);
     mqc_birth_t b;
-    CHECK(mqc_decode_birth(sent[0].data, sent[0].len, &b) == MQC_OK, "birth does not decode");
-    CHECK(sent[0].retain && sent[0].qos == 1, "birth not retained at QoS 1");
-    CHECK(b.session == 7 && b.slots == 1 && b.batch == 1, "session %" PRIu32 " slots %u batch %u", b.session,
-          b.slots, b.batch);
+    REQUIRE(mqc_decode_birth(sent[0].data, sent[0].len, &b) == MQC_OK, "birth does not decode");
+    CHECK(b.session == 7, "session %" PRIu32 ", want 7", b.session);
+    CHECK(b.slots == 1, "slots %u, want 1", b.slots);
+    CHECK(b.batch == 1, "batch %u, want 1", b.batch);
     CHECK(b.max_payload == BUF_SIZE - 61, "max payload %" PRIu32 ", want %d", b.max_payload, BUF_SIZE - 61);
-    CHECK(b.kind_count == 1 && memcmp(b.kinds[0].ptr, "image.gray", 10) == 0, "kinds wrong");
+    REQUIRE(b.kind_count == 1, "%u kinds, want 1", b.kind_count);
+    CHECK(b.kinds[0].len == 10 && memcmp(b.kinds[0].ptr, "image.gray", 10) == 0, "kind is not image.gray");
 
     uint8_t will[16];
     const char *topic;
     size_t len = mqc_node_will(&node, 8, &topic, will, sizeof(will));
+    REQUIRE(len > 0, "no will");
     mqc_death_t d;
-    CHECK(len > 0 && mqc_decode_death(will, len, &d) == MQC_OK && d.session == 8 && d.reason == 0, "bad will");
+    REQUIRE(mqc_decode_death(will, len, &d) == MQC_OK, "will does not decode");
+    CHECK(d.session == 8, "will session %" PRIu32 ", want 8", d.session);
+    CHECK(d.reason == 0, "will reason %u, want 0", d.reason);
     CHECK(strcmp(topic, presence_topic) == 0, "will topic %s", topic);
     CHECK(strcmp(mqc_node_client_id(&node), "mqc/v1/lab/esp-1") == 0, "client id %s", mqc_node_client_id(&node));
 }
@@ -148,11 +155,13 @@ static void test_task_whole(void)
     CHECK(sent_count == 1, "result sent before poll");
     mqc_node_poll(&node);
     mqc_result_t r;
-    CHECK(last_result(&r), "no result");
-    CHECK(r.id == 42 && r.attempt == 1 && r.status == MQC_STATUS_OK, "result %" PRIu64 "/%u status %u", r.id,
-          r.attempt, r.status);
-    CHECK(r.data_len == 2 && r.data[0] == 76 && r.data[1] == 150, "output %u bytes: %u %u", r.data_len,
-          r.data_len > 0 ? r.data[0] : 0, r.data_len > 1 ? r.data[1] : 0);
+    REQUIRE(last_result(&r), "no result");
+    CHECK(r.id == 42, "result for task %" PRIu64 ", want 42", r.id);
+    CHECK(r.attempt == 1, "result for attempt %u, want 1", r.attempt);
+    CHECK(r.status == MQC_STATUS_OK, "status %u, want ok", r.status);
+    REQUIRE(r.data_len == 2, "output %u bytes, want 2", r.data_len);
+    CHECK(r.data[0] == 76, "first gray pixel %u, want 76", r.data[0]);
+    CHECK(r.data[1] == 150, "second gray pixel %u, want 150", r.data[1]);
     CHECK(node.stats.tasks_done == 1, "tasks done %" PRIu64, node.stats.tasks_done);
 }
 
@@ -171,8 +180,11 @@ static void test_task_in_chunks(void)
     mqc_node_on_data(&node, NULL, 0, msg + 25, len - 25, 25, len);
     mqc_node_poll(&node);
     mqc_result_t r;
-    CHECK(last_result(&r) && r.id == 43 && r.status == MQC_STATUS_OK && r.data_len == 2 && r.data[0] == 76,
-          "no good result from a chunked message");
+    REQUIRE(last_result(&r), "no result from a chunked message");
+    CHECK(r.id == 43, "result for task %" PRIu64 ", want 43", r.id);
+    CHECK(r.status == MQC_STATUS_OK, "status %u, want ok", r.status);
+    REQUIRE(r.data_len == 2, "output %u bytes, want 2", r.data_len);
+    CHECK(r.data[0] == 76, "first gray pixel %u, want 76", r.data[0]);
 }
 
 static void test_duplicate_dropped(void)
@@ -203,7 +215,9 @@ static void test_oversized_message_fails_task(void)
     }
     mqc_node_poll(&node);
     mqc_result_t r;
-    CHECK(last_result(&r) && r.id == 45 && r.status == MQC_STATUS_FAILED, "no failure result for an oversized task");
+    REQUIRE(last_result(&r), "no result for an oversized task");
+    CHECK(r.id == 45, "result for task %" PRIu64 ", want 45", r.id);
+    CHECK(r.status == MQC_STATUS_FAILED, "status %u, want failed", r.status);
     CHECK(node.stats.oversized == 1, "oversized %" PRIu64, node.stats.oversized);
 }
 
@@ -216,13 +230,14 @@ static void test_busy_node_declines(void)
     len = tasks_message(msg, sizeof(msg), 47, 1, red_green, sizeof(red_green));
     mqc_node_on_data(&node, tasks_topic, strlen(tasks_topic), msg, len, 0, len);
     mqc_node_poll(&node);
-    CHECK(sent_count == 3, "%d messages, want birth, decline, result", sent_count);
+    REQUIRE(sent_count == 3, "%d messages, want birth, decline, result", sent_count);
     uint32_t session;
     mqc_iter_t it;
     mqc_result_t r;
-    CHECK(mqc_decode_results(sent[1].data, sent[1].len, &session, &it) == MQC_OK && mqc_next_result(&it, &r) &&
-              r.id == 47 && r.status == MQC_STATUS_DECLINED,
-          "task 47 not declined");
+    REQUIRE(mqc_decode_results(sent[1].data, sent[1].len, &session, &it) == MQC_OK, "decline does not decode");
+    REQUIRE(mqc_next_result(&it, &r), "decline contains no result");
+    CHECK(r.id == 47, "declined task %" PRIu64 ", want 47", r.id);
+    CHECK(r.status == MQC_STATUS_DECLINED, "status %u, want declined", r.status);
 }
 
 static void test_abort_drops_held_task(void)
@@ -236,9 +251,9 @@ static void test_abort_drops_held_task(void)
     mqc_node_on_data(&node, tasks_topic, strlen(tasks_topic), msg, len, 0, len);
     mqc_node_poll(&node);
     mqc_result_t r;
-    CHECK(last_result(&r), "no answer to the abort");
-    CHECK(r.id == 51 && r.status == MQC_STATUS_DECLINED, "task %" PRIu64 " status %u, want 51 declined", r.id,
-          r.status);
+    REQUIRE(last_result(&r), "no result after the abort");
+    CHECK(r.id == 51, "result for task %" PRIu64 ", want 51", r.id);
+    CHECK(r.status == MQC_STATUS_DECLINED, "status %u, want declined", r.status);
     CHECK(node.stats.tasks_done == 0, "the aborted task ran");
 }
 
