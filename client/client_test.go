@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,24 +45,7 @@ func startAPI(t *testing.T) (*coordinator.Coordinator, string, string) {
 // test ends.
 func startNoopWorker(t *testing.T, brokerURL string, opts worker.Options) {
 	t.Helper()
-	opts.Logger = testenv.Logger(t).With("component", "worker")
-	w, err := worker.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Handle(builtin.NoopKind, builtin.Noop); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.Run(ctx, mqtt.Dialer(brokerURL)); err != nil {
-			t.Errorf("worker %s: %v", opts.NodeID, err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	testenv.StartWorker(t, brokerURL, opts, map[string]worker.HandlerFunc{builtin.NoopKind: builtin.Noop})
 }
 
 func newClient(t *testing.T, server string) *client.Client {

@@ -3,7 +3,6 @@ package coordinator_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,35 +31,9 @@ func startCoordinator(t *testing.T, brokerURL string, opts coordinator.Options) 
 // the test ends.
 func startWorker(t *testing.T, brokerURL string, opts worker.Options) {
 	t.Helper()
-	startWorkerWith(t, brokerURL, opts, map[string]worker.HandlerFunc{
+	testenv.StartWorker(t, brokerURL, opts, map[string]worker.HandlerFunc{
 		builtin.NoopKind: builtin.Noop, builtin.SleepKind: builtin.Sleep,
 	})
-}
-
-// startWorkerWith runs an in-process worker with the given handlers until
-// the test ends.
-func startWorkerWith(t *testing.T, brokerURL string, opts worker.Options, handlers map[string]worker.HandlerFunc) {
-	t.Helper()
-	opts.Logger = testenv.Logger(t).With("component", "worker")
-	w, err := worker.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for kind, h := range handlers {
-		if err := w.Handle(kind, h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.Run(ctx, mqtt.Dialer(brokerURL)); err != nil {
-			t.Errorf("worker %s: %v", opts.NodeID, err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
 func noopJob(n int) api.JobSpec {

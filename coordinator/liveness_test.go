@@ -20,7 +20,7 @@ func TestSlowTaskKeepsNodeOnline(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		return payload, nil
 	}
-	startWorkerWith(t, url, worker.Options{
+	testenv.StartWorker(t, url, worker.Options{
 		NodeID: "busy", Slots: 1, Batch: 3, KeepAlive: time.Second, Heartbeat: 200 * time.Millisecond,
 	}, map[string]worker.HandlerFunc{"noop": slow})
 	waitNodes(t, c, 1)

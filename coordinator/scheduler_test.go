@@ -42,7 +42,7 @@ func TestSchedulerMatchesKindAndPayloadSize(t *testing.T) {
 	c := startCoordinator(t, url, coordinator.Options{})
 	startWorker(t, url, worker.Options{NodeID: "small", Slots: 2, MaxPayload: 16})
 	startWorker(t, url, worker.Options{NodeID: "big", Slots: 2, MaxPayload: 1 << 20})
-	startWorkerWith(t, url, worker.Options{NodeID: "sleeper", Slots: 4},
+	testenv.StartWorker(t, url, worker.Options{NodeID: "sleeper", Slots: 4},
 		map[string]worker.HandlerFunc{builtin.SleepKind: builtin.Sleep})
 	waitNodes(t, c, 3)
 
@@ -102,8 +102,8 @@ func TestNodeNeverExceedsSlots(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{})
 	var a, b concurrency
-	startWorkerWith(t, url, worker.Options{NodeID: "a", Slots: 3, Batch: 8}, map[string]worker.HandlerFunc{builtin.NoopKind: a.handler(5 * time.Millisecond)})
-	startWorkerWith(t, url, worker.Options{NodeID: "b", Slots: 1, Batch: 8}, map[string]worker.HandlerFunc{builtin.NoopKind: b.handler(5 * time.Millisecond)})
+	testenv.StartWorker(t, url, worker.Options{NodeID: "a", Slots: 3, Batch: 8}, map[string]worker.HandlerFunc{builtin.NoopKind: a.handler(5 * time.Millisecond)})
+	testenv.StartWorker(t, url, worker.Options{NodeID: "b", Slots: 1, Batch: 8}, map[string]worker.HandlerFunc{builtin.NoopKind: b.handler(5 * time.Millisecond)})
 	waitNodes(t, c, 2)
 
 	job, err := c.Submit(noopJob(200))
@@ -160,8 +160,8 @@ func TestFailingTaskEndsFailedWithEveryReason(t *testing.T) {
 			panic("index out of range")
 		},
 	}
-	startWorkerWith(t, url, worker.Options{NodeID: "w1", Slots: 2}, handlers)
-	startWorkerWith(t, url, worker.Options{NodeID: "w2", Slots: 2}, handlers)
+	testenv.StartWorker(t, url, worker.Options{NodeID: "w1", Slots: 2}, handlers)
+	testenv.StartWorker(t, url, worker.Options{NodeID: "w2", Slots: 2}, handlers)
 	waitNodes(t, c, 2)
 
 	spec := noopJob(5)
@@ -195,7 +195,7 @@ func TestFailingTaskEndsFailedWithEveryReason(t *testing.T) {
 func TestMaxAttemptsFromSpec(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{})
-	startWorkerWith(t, url, worker.Options{NodeID: "w1"}, map[string]worker.HandlerFunc{
+	testenv.StartWorker(t, url, worker.Options{NodeID: "w1"}, map[string]worker.HandlerFunc{
 		"boom": func(context.Context, []byte) ([]byte, error) { return nil, errors.New("boom") },
 	})
 	waitNodes(t, c, 1)
@@ -211,11 +211,11 @@ func TestMaxAttemptsFromSpec(t *testing.T) {
 func TestRetryPrefersAnotherNode(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{})
-	startWorkerWith(t, url, worker.Options{NodeID: "broken", Slots: 1}, map[string]worker.HandlerFunc{
+	testenv.StartWorker(t, url, worker.Options{NodeID: "broken", Slots: 1}, map[string]worker.HandlerFunc{
 		builtin.NoopKind: func(context.Context, []byte) ([]byte, error) { return nil, errors.New("disk full") },
 	})
 	var healthy concurrency
-	startWorkerWith(t, url, worker.Options{NodeID: "healthy", Slots: 1}, map[string]worker.HandlerFunc{
+	testenv.StartWorker(t, url, worker.Options{NodeID: "healthy", Slots: 1}, map[string]worker.HandlerFunc{
 		builtin.NoopKind: healthy.handler(5 * time.Millisecond),
 	})
 	waitNodes(t, c, 2)
@@ -253,7 +253,7 @@ func TestKindsServedByAge(t *testing.T) {
 			return nil, nil
 		}
 	}
-	startWorkerWith(t, url, worker.Options{NodeID: "both", Slots: 1, Batch: 1},
+	testenv.StartWorker(t, url, worker.Options{NodeID: "both", Slots: 1, Batch: 1},
 		map[string]worker.HandlerFunc{"a-kind": record("a"), "b-kind": record("b")})
 	waitJob(t, c, first.ID, 10*time.Second)
 	waitJob(t, c, second.ID, 10*time.Second)

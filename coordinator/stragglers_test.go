@@ -41,8 +41,8 @@ func TestStragglerGetsBackupCopy(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{})
 	h := oneSlowRun()
-	startWorkerWith(t, url, worker.Options{NodeID: "s1", Slots: 1}, map[string]worker.HandlerFunc{builtin.NoopKind: h})
-	startWorkerWith(t, url, worker.Options{NodeID: "s2", Slots: 1}, map[string]worker.HandlerFunc{builtin.NoopKind: h})
+	testenv.StartWorker(t, url, worker.Options{NodeID: "s1", Slots: 1}, map[string]worker.HandlerFunc{builtin.NoopKind: h})
+	testenv.StartWorker(t, url, worker.Options{NodeID: "s2", Slots: 1}, map[string]worker.HandlerFunc{builtin.NoopKind: h})
 	waitNodes(t, c, 2)
 
 	start := time.Now()
@@ -61,8 +61,8 @@ func TestNoBackupsWaitsForStraggler(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{NoBackups: true})
 	h := oneSlowRun()
-	startWorkerWith(t, url, worker.Options{NodeID: "s1", Slots: 1}, map[string]worker.HandlerFunc{builtin.NoopKind: h})
-	startWorkerWith(t, url, worker.Options{NodeID: "s2", Slots: 1}, map[string]worker.HandlerFunc{builtin.NoopKind: h})
+	testenv.StartWorker(t, url, worker.Options{NodeID: "s1", Slots: 1}, map[string]worker.HandlerFunc{builtin.NoopKind: h})
+	testenv.StartWorker(t, url, worker.Options{NodeID: "s2", Slots: 1}, map[string]worker.HandlerFunc{builtin.NoopKind: h})
 	waitNodes(t, c, 2)
 	job, _ := c.Submit(stragglerJob())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -79,7 +79,7 @@ func TestNoBackupsWaitsForStraggler(t *testing.T) {
 func TestRetryBackoff(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{})
-	startWorkerWith(t, url, worker.Options{NodeID: "w1"}, map[string]worker.HandlerFunc{
+	testenv.StartWorker(t, url, worker.Options{NodeID: "w1"}, map[string]worker.HandlerFunc{
 		"boom": func(context.Context, []byte) ([]byte, error) { return nil, context.DeadlineExceeded },
 	})
 	waitNodes(t, c, 1)
