@@ -15,13 +15,12 @@ import (
 	"time"
 
 	"github.com/mqcluster/mqcluster/api"
-	"github.com/mqcluster/mqcluster/broker"
+	"github.com/mqcluster/mqcluster/cluster"
 	"github.com/mqcluster/mqcluster/coordinator"
 	"github.com/mqcluster/mqcluster/jobs/builtin"
 	"github.com/mqcluster/mqcluster/store"
 	"github.com/mqcluster/mqcluster/transport"
 	"github.com/mqcluster/mqcluster/transport/mqtt"
-	"github.com/mqcluster/mqcluster/worker"
 )
 
 // Options size the benchmark. Zero values take the defaults.
@@ -77,27 +76,18 @@ type Result struct {
 
 func met(ok bool) *bool { return &ok }
 
-// env is a broker with a coordinator and workers, torn down by close.
+// env is an in-process cluster, with its own store in a durable run, torn
+// down by close.
 type env struct {
-	broker  *broker.Broker
+	cluster *cluster.Cluster
 	url     string
 	coord   *coordinator.Coordinator
 	store   *store.Store
-	stop    context.CancelFunc
-	workers chan struct{}
-	n       int
 }
 
 func startEnv(ctx context.Context, o Options, brokerURL string, durable bool, workers, slots int) (*env, error) {
-	e := &env{url: brokerURL}
-	if e.url == "" {
-		b, err := broker.Start(broker.Options{Addr: "127.0.0.1:0", Logger: o.Logger})
-		if err != nil {
-			return nil, err
-		}
-		e.broker, e.url = b, b.URL()
-	}
-	copts := coordinator.Options{Logger: o.Logger, NoBackups: true}
+	e := &env{}
+	copts := coordinator.Options{NoBackups: true}
 	if durable {
 		dir := o.DataDir
 		if dir == "" {
@@ -105,56 +95,34 @@ func startEnv(ctx context.Context, o Options, brokerURL string, durable bool, wo
 		}
 		s, err := store.Open(filepath.Join(dir, "bench.db"), store.Options{Logger: o.Logger})
 		if err != nil {
-			e.close()
 			return nil, err
 		}
 		e.store, copts.Store = s, s
 	}
-	dial, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := coordinator.Start(dial, mqtt.Dialer(e.url), copts)
+	c, err := cluster.Start(ctx, cluster.Options{
+		BrokerURL: brokerURL, BrokerAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0",
+		Workers: workers, Slots: slots, Coordinator: copts, Logger: o.Logger,
+	})
 	if err != nil {
 		e.close()
 		return nil, err
 	}
-	e.coord = c
-	wctx, stop := context.WithCancel(context.Background())
-	e.stop, e.workers, e.n = stop, make(chan struct{}, workers), workers
-	for i := range workers {
-		w, err := worker.New(worker.Options{NodeID: fmt.Sprintf("bench-%d", i), Slots: slots, Logger: o.Logger})
-		if err != nil {
-			e.close()
-			return nil, err
-		}
-		w.Handle(builtin.NoopKind, builtin.Noop)
-		w.Handle(builtin.SleepKind, builtin.Sleep)
-		go func() {
-			w.Run(wctx, mqtt.Dialer(e.url))
-			e.workers <- struct{}{}
-		}()
-	}
-	if err := waitOnline(ctx, c, workers); err != nil {
+	e.cluster, e.url, e.coord = c, c.BrokerURL, c.Coordinator
+	if err := waitOnline(ctx, e.coord, workers); err != nil {
 		e.close()
 		return nil, err
 	}
 	return e, nil
 }
 
+// close stops the cluster before the store, since the coordinator writes to
+// it until it stops.
 func (e *env) close() {
-	if e.stop != nil {
-		e.stop()
-		for range e.n {
-			<-e.workers
-		}
-	}
-	if e.coord != nil {
-		e.coord.Close()
+	if e.cluster != nil {
+		e.cluster.Close()
 	}
 	if e.store != nil {
 		e.store.Close()
-	}
-	if e.broker != nil {
-		e.broker.Close()
 	}
 }
 
