@@ -47,8 +47,9 @@ func (c *Coordinator) Cancel(id string) (api.Job, error) {
 	return status, nil
 }
 
-// sendAbort tells node to abort refs. The attempts keep their slots until
-// the node answers them, declined, or stops listing them in its heartbeats.
+// sendAbort sends node an abort message for refs. The attempts keep their
+// slots until the node returns declined results for them or stops listing
+// them in its heartbeats.
 func (c *Coordinator) sendAbort(node string, refs []protocol.TaskRef) {
 	for len(refs) > 0 {
 		n := min(len(refs), protocol.MaxBatch)

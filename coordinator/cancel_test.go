@@ -56,8 +56,8 @@ func TestCancelAbortsRunningTasks(t *testing.T) {
 	}
 }
 
-// A C-style node that holds a task drops it on an abort and answers
-// declined; the cancelled job ignores any later result.
+// A C-style node that holds a task drops it on an abort and returns a
+// declined result. The cancelled job ignores any later result.
 func TestCancelledTaskResultDropped(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{})

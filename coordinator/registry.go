@@ -34,10 +34,10 @@ type node struct {
 
 // Two processes with one node id take turns kicking each other off the
 // broker, or, on some brokers, both stay connected. Each numbers its own
-// sessions upwards, so their sessions interleave: a session older than the
-// newest seen keeps coming back, which a restarted node, whose sessions only
-// grow, never does (a late resent birth or a board whose counter was reset
-// does it once). conflictSessions such events within conflictWindow mark
+// sessions upwards, so their sessions interleave and a session older than
+// the newest seen keeps coming back. A restarted node never does that,
+// because its sessions only grow: a late resent birth or a board whose
+// counter was reset brings an older session back only once. conflictSessions such events within conflictWindow mark
 // the id as in conflict; conflictWindow without one clears it.
 const (
 	conflictSessions = 3

@@ -123,7 +123,7 @@ func TestRestartRequeuesAbsentNodesTasks(t *testing.T) {
 	}
 	// Its retained death shows the node is gone: no need to wait 5 s for it.
 	if took > 3*time.Second {
-		t.Errorf("the task waited %v for a node whose retained presence says it left", took)
+		t.Errorf("the task waited %v for a node whose retained presence shows it left", took)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 // same cluster is online: two would both send tasks and both accept results.
 var ErrAnotherCoordinator = errors.New("another coordinator of this cluster is online")
 
-// checkAlone reads the retained coordinator presence. If it says another
+// checkAlone reads the retained coordinator presence. If it shows another
 // coordinator is online, checkAlone waits a little for its will, since a
 // coordinator restarted right after a crash can see its predecessor's
 // presence before the broker publishes the will, and then gives up.
@@ -32,7 +32,7 @@ func (c *Coordinator) checkAlone(ctx context.Context) error {
 		select {
 		case other := <-c.others:
 			if other.Epoch == 0 {
-				return nil // the retained presence says offline
+				return nil // the retained presence shows offline
 			}
 			timer.Reset(2 * time.Second)
 			c.log.Info("waiting for the previous coordinator's will", "epoch", other.Epoch)

@@ -101,10 +101,10 @@ type Status byte
 
 // Result statuses.
 const (
-	StatusOK     Status = 0 // Data holds the task output
-	StatusFailed Status = 1 // Data holds a UTF-8 reason
-	// StatusDeclined means the node did not run the task (it is draining);
-	// Data holds the reason. The task runs elsewhere and the attempt does
+	StatusOK     Status = 0 // Data contains the task output
+	StatusFailed Status = 1 // Data contains a UTF-8 reason
+	// StatusDeclined means the node did not run the task, because it is
+	// draining, is busy, or received an abort for it. Data contains the reason. The task runs elsewhere and the attempt does
 	// not count against the task's maximum.
 	StatusDeclined Status = 2
 )

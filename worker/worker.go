@@ -30,8 +30,8 @@ type Options struct {
 	NodeID string          // unique in the cluster; also the MQTT client id
 	Topics protocol.Topics // default: protocol.NewTopics("", "")
 	Slots  int             // tasks run at once; default runtime.NumCPU()
-	// Batch is the most tasks the node takes in one message; default 2 x Slots,
-	// so a queue of tasks is waiting when a slot frees.
+	// Batch is the maximum number of tasks the node takes in one message.
+	// The default, 2 x Slots, keeps tasks waiting for each slot that frees.
 	Batch        int
 	MaxPayload   uint32        // largest task payload accepted; default 64 MiB
 	Heartbeat    time.Duration // interval between heartbeats; default 1 s

@@ -294,7 +294,7 @@ static void take_task(mqc_node_t *n)
         return;
     }
     if (it.left > 0) {
-        log_line(n, 1, "tasks message holds more than one task; the node takes one, the rest run elsewhere");
+        log_line(n, 1, "tasks message contains more than one task; the node takes the first, the rest run elsewhere");
     }
     if (known(n, t.id, t.attempt)) {
         n->stats.duplicates_dropped++;
@@ -460,9 +460,9 @@ static void release(mqc_node_t *n)
     n->holding = false;
 }
 
-/* send_result publishes the converted tile; on failure the node keeps it and
- * tries again at the next poll, since a result sent late still counts if it
- * reaches the coordinator first. */
+/* send_result publishes the converted tile. If the publish fails, the node
+ * keeps the result and tries again at the next poll, because a result sent
+ * late still counts if it reaches the coordinator first. */
 static void send_result(mqc_node_t *n)
 {
     if (publish_results(n, n->result_msg, n->result_len) != 0) {
