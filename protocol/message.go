@@ -104,8 +104,9 @@ const (
 	StatusOK     Status = 0 // Data contains the task output
 	StatusFailed Status = 1 // Data contains a UTF-8 reason
 	// StatusDeclined means the node did not run the task, because it is
-	// draining, is busy, or received an abort for it. Data contains the reason. Unless its job was cancelled, the task runs
-	// elsewhere, and the attempt does not count against the task's maximum.
+	// draining, is busy, or received an abort for it. Data contains the
+	// reason. Unless its job was cancelled, the task runs elsewhere, and the
+	// attempt does not count against the task's maximum.
 	StatusDeclined Status = 2
 )
 
