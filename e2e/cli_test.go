@@ -107,6 +107,16 @@ func TestGrayscaleBadInputsSendNoTask(t *testing.T) {
 	}
 }
 
+func TestGrayscaleMissingOutputArgument(t *testing.T) {
+	code, _, stderr := runCLI(t, "image", "grayscale", "in.png")
+	if code == 0 {
+		t.Fatalf("exit code 0, want non-zero")
+	}
+	if !strings.Contains(stderr, "expected IN and OUT, got 1 argument(s)") {
+		t.Errorf("stderr %q does not name the missing argument", stderr)
+	}
+}
+
 // hugePNGHeader returns a PNG signature and a valid IHDR chunk declaring
 // 100000 x 100000 pixels, and no pixel data at all.
 func hugePNGHeader() []byte {

@@ -53,7 +53,12 @@ process (embedded broker on a free loopback port), runs the job and stops.
 Otherwise it submits to the coordinator at --server.`,
 		Example: `  mqcluster image grayscale --local 4 testdata/images/coffee.png coffee-gray.png
   mqcluster image grayscale --server http://coordinator.lan:8080 --tile 64 photo.jpg gray.png`,
-		Args: cobra.ExactArgs(2),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return fmt.Errorf("expected IN and OUT, got %d argument(s): mqcluster image grayscale [flags] IN OUT", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return f.run(cmd, g, args[0], args[1])
 		},

@@ -63,7 +63,7 @@ func (f *apiFlags) repeat(ctx context.Context, out io.Writer, print func() error
 
 func (f *apiFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.server, "server", client.DefaultServer, "URL of the coordinator's HTTP API")
-	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON instead of a table")
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON instead of text")
 }
 
 func (f *apiFlags) client() (*client.Client, error) {
