@@ -40,7 +40,7 @@ const (
 	JobFailed     = "failed"    // every task ended and at least one failed
 	JobCancelled  = "cancelled" // cancelled before every task ended
 	TaskQueued    = "queued"
-	TaskRunning   = "running"
+	TaskRunning   = "running" // sent to a node, which runs it or holds it for its next free slot
 	TaskDone      = "done"
 	TaskFailed    = "failed"
 	TaskCancelled = "cancelled"
@@ -118,8 +118,9 @@ type Node struct {
 	Kinds      []string  `json:"kinds"`
 	Slots      int       `json:"slots"`
 	Batch      int       `json:"batch"`
+	Prefetch   int       `json:"prefetch"`
 	MaxPayload int64     `json:"max_payload"`
-	InFlight   int       `json:"in_flight"`
+	InFlight   int       `json:"in_flight"` // tasks the node holds: running, or prefetched and waiting for a slot
 	Done       uint64    `json:"done"`
 	Failed     uint64    `json:"failed"`
 	Software   string    `json:"software,omitempty"`

@@ -116,13 +116,15 @@ func startEnv(ctx context.Context, o Options, brokerURL string, durable bool, wo
 }
 
 // close stops the cluster before the store, since the coordinator writes to
-// it until it stops.
+// it until it stops. A second call does nothing.
 func (e *env) close() {
 	if e.cluster != nil {
 		e.cluster.Close()
+		e.cluster = nil
 	}
 	if e.store != nil {
 		e.store.Close()
+		e.store = nil
 	}
 }
 

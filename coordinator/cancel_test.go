@@ -21,14 +21,15 @@ func sleepJob(n int, d time.Duration) api.JobSpec {
 func TestCancelAbortsRunningTasks(t *testing.T) {
 	url := testenv.Broker(t)
 	c := startCoordinator(t, url, coordinator.Options{})
-	startWorker(t, url, worker.Options{NodeID: "busy", Slots: 2, Batch: 4})
+	startWorker(t, url, worker.Options{NodeID: "busy", Slots: 2, Prefetch: 2, Batch: 4})
 	waitNodes(t, c, 1)
 
+	// 2 tasks run, 2 wait on the node for a slot and 2 stay queued.
 	job, _ := c.Submit(sleepJob(6, time.Minute))
 	deadline := time.Now().Add(10 * time.Second)
-	for c.Nodes()[0].InFlight != 2 {
+	for c.Nodes()[0].InFlight != 4 {
 		if time.Now().After(deadline) {
-			t.Fatal("the worker never ran 2 tasks")
+			t.Fatalf("the worker holds %d tasks, want 4", c.Nodes()[0].InFlight)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

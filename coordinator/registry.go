@@ -110,8 +110,14 @@ func olderSession(a, b uint32) bool {
 	return int32(a-b) < 0
 }
 
-func (n *node) free() int {
-	return int(n.birth.Slots) - len(n.inflight)
+// room returns how many more tasks n can take: its free slots, plus its
+// prefetch when withPrefetch is set.
+func (n *node) room(withPrefetch bool) int {
+	held := int(n.birth.Slots)
+	if withPrefetch {
+		held += int(n.birth.Prefetch)
+	}
+	return held - len(n.inflight)
 }
 
 func (c *Coordinator) handlePresence(id string, m protocol.Message) {
@@ -371,7 +377,7 @@ func (c *Coordinator) Nodes() []api.Node {
 		out = append(out, api.Node{
 			ID: n.id, State: state, Reason: n.reason,
 			Kinds: slices.Clone(n.birth.Kinds), Slots: int(n.birth.Slots), Batch: int(n.birth.Batch),
-			MaxPayload: int64(n.birth.MaxPayload), InFlight: len(n.inflight),
+			Prefetch: int(n.birth.Prefetch), MaxPayload: int64(n.birth.MaxPayload), InFlight: len(n.inflight),
 			Done: n.done, Failed: n.failed, Software: n.birth.Software, Session: n.birth.Session,
 			LastSeen: n.lastSeen,
 		})

@@ -116,63 +116,100 @@ type outgoing struct {
 	msg   protocol.Tasks
 }
 
-// dispatch fills free slots. A node gets at most min(free slots, batch)
-// tasks in one message, and a lone task goes out at once: nothing waits
-// for a batch to fill [P-30].
+// dispatch fills free slots, then each node's prefetch. A node gets at
+// most min(room, batch) tasks in one message, and a lone task goes out at
+// once: nothing waits for a batch to fill [P-30]. Slots come first so that
+// a short queue spreads over the nodes rather than piling onto the first.
 func (c *Coordinator) dispatch() {
 	c.mu.Lock()
 	if !c.connected {
 		c.mu.Unlock()
 		return
 	}
-	var out []outgoing
+	var out []*outgoing
+	byNode := map[string]*outgoing{}
 	now := time.Now()
 	n := len(c.nodeOrder)
-	for i := 0; i < n; i++ {
-		nd := c.nodes[c.nodeOrder[(c.nextNode+i)%n]]
-		if o, ok := c.fillNodeLocked(nd, now); ok {
-			out = append(out, o)
+	fill := func(prefetchable map[string]bool) {
+		for i := 0; i < n; i++ {
+			nd := c.nodes[c.nodeOrder[(c.nextNode+i)%n]]
+			o := byNode[nd.id]
+			if o == nil {
+				o = &outgoing{node: nd.id, msg: protocol.Tasks{Epoch: c.epoch}}
+			}
+			if c.fillNodeLocked(nd, now, prefetchable, o) && byNode[nd.id] == nil {
+				byNode[nd.id] = o
+				out = append(out, o)
+			}
 		}
+	}
+	fill(nil)
+	if prefetchable := c.prefetchableLocked(); len(prefetchable) > 0 {
+		fill(prefetchable)
 	}
 	if n > 0 {
 		c.nextNode = (c.nextNode + 1) % n
 	}
 	c.mu.Unlock()
 
-	for _, o := range out {
-		c.send(o)
-	}
+	c.send(out)
 	if len(out) > 0 {
 		c.kick() // a node with more free slots than its batch takes another message
 	}
 }
 
-func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
-	free := min(nd.free(), int(nd.birth.Batch))
+// prefetchableLocked returns the kinds whose queue is at least as long as
+// the slots of the nodes that run them. Prefetching a kind with fewer
+// tasks queued would leave a task waiting behind a running one while a
+// slot elsewhere frees and finds nothing, which lengthens the end of a job.
+func (c *Coordinator) prefetchableLocked() map[string]bool {
+	slots := map[string]int{}
+	for _, nd := range c.nodes {
+		if nd.online && !nd.birth.Draining && !nd.conflict && nd.birth.Prefetch > 0 {
+			for _, kind := range nd.birth.Kinds {
+				slots[kind] += int(nd.birth.Slots)
+			}
+		}
+	}
+	out := map[string]bool{}
+	for kind, n := range slots {
+		if len(c.queue.byKind[kind]) >= n {
+			out[kind] = true
+		}
+	}
+	return out
+}
+
+// fillNodeLocked adds to o tasks for nd's free slots, or with
+// prefetchable set, for its prefetch as well, from those kinds only, and
+// reports whether it added any. A backup copy of a straggler only takes a
+// free slot.
+func (c *Coordinator) fillNodeLocked(nd *node, now time.Time, prefetchable map[string]bool, o *outgoing) bool {
+	prefetch := prefetchable != nil
+	free := min(nd.room(prefetch), int(nd.birth.Batch)-len(o.tasks))
 	if !nd.online || nd.birth.Draining || nd.conflict || free <= 0 {
-		return outgoing{}, false
+		return false
 	}
 	var picked []*task
 	avoid := func(t *task) bool { return now.Before(t.notBefore) || c.betterNodeExistsLocked(t, nd) }
 	for _, kind := range c.queue.kindsByAge(nd.birth.Kinds) {
+		if prefetch && !prefetchable[kind] {
+			continue
+		}
 		picked = c.queue.take(kind, free-len(picked), nd.birth.MaxPayload, avoid, picked)
 		if len(picked) == free {
 			break
 		}
 	}
-	if len(picked) == 0 {
+	if len(picked) == 0 && !prefetch {
 		if t := c.stragglerLocked(nd, now); t != nil {
 			c.stats.Backups++
 			c.log.Info("backup copy of a slow task", "job", t.job.id, "task", t.index, "node", nd.id)
 			picked = append(picked, t)
 		}
 	}
-	if len(picked) == 0 {
-		return outgoing{}, false
-	}
-	o := outgoing{node: nd.id, tasks: picked, msg: protocol.Tasks{Epoch: c.epoch}}
 	for _, t := range picked {
-		limit := c.deadlineLocked(t, nd)
+		limit := c.deadlineLocked(t, nd, len(nd.inflight))
 		a := &attempt{
 			task: t, number: uint16(len(t.attempts) + 1), node: nd.id,
 			started: now, deadline: now.Add(limit),
@@ -185,27 +222,33 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time) (outgoing, bool) {
 			c.setTaskStateLocked(t, api.TaskRunning)
 		}
 		t.job.started = true
+		o.tasks = append(o.tasks, t)
 		o.msg.Tasks = append(o.msg.Tasks, protocol.Task{
 			ID: t.id, Attempt: a.number, DeadlineMS: uint32(limit.Milliseconds()),
 			Kind: t.kind, Payload: t.payload,
 		})
 	}
+	if len(picked) > 0 && len(o.tasks) == len(picked) {
+		c.stats.TaskMessages++
+	}
 	c.stats.TasksDispatched += uint64(len(picked))
-	c.stats.TaskMessages++
-	return o, true
+	return len(picked) > 0
 }
 
-// deadlineLocked returns how long nd may hold t: TaskDeadline, plus four
-// times the time nd is expected to take for a payload of t's size at the
-// rate it has shown, so that a large tile on a slow board is not given up
-// too early.
-func (c *Coordinator) deadlineLocked(t *task, nd *node) time.Duration {
+// deadlineLocked returns how long nd may hold t when it already holds
+// ahead tasks. The limit is TaskDeadline plus four times the time nd is
+// expected to take for a payload of t's size at the rate it has shown, so
+// that a large tile on a slow board is not given up too early. A
+// prefetched task may first wait while the tasks ahead of it run, so its
+// deadline has one more limit for each round of slots ahead.
+func (c *Coordinator) deadlineLocked(t *task, nd *node, ahead int) time.Duration {
 	limit := c.opts.TaskDeadline
 	if nd.bytesPerSecond > 0 {
 		expected := time.Duration(float64(len(t.payload)) / nd.bytesPerSecond * float64(time.Second))
 		limit += 4 * expected
 	}
-	return limit
+	rounds := 1 + ahead/int(nd.birth.Slots)
+	return time.Duration(rounds) * limit
 }
 
 // stragglerLocked returns a task to copy onto the idle node nd, or nil: a
@@ -237,19 +280,40 @@ func (c *Coordinator) stragglerLocked(nd *node, now time.Time) *task {
 	return slowest
 }
 
-// send publishes one tasks message. If that fails, the attempts end as lost
-// and the tasks go back to the queue.
-func (c *Coordinator) send(o outgoing) {
-	payload, err := protocol.Encode(&o.msg)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = c.conn.Publish(ctx, c.opts.Topics.Node(o.node, protocol.ChannelTasks), 1, false, payload)
-		cancel()
-	}
-	if err == nil {
-		c.log.Debug("tasks sent", "node", o.node, "tasks", len(o.tasks))
+// send publishes the tasks messages of one dispatch round, all in flight
+// at once rather than each waiting for the acknowledgement of the one
+// before. The attempts of a message that fails end as lost, and their tasks
+// go back to the queue.
+func (c *Coordinator) send(out []*outgoing) {
+	if len(out) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waits := make([]func(context.Context) error, len(out))
+	errs := make([]error, len(out))
+	for i, o := range out {
+		payload, err := protocol.Encode(&o.msg)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		waits[i] = c.conn.PublishAsync(c.opts.Topics.Node(o.node, protocol.ChannelTasks), 1, false, payload)
+	}
+	for i, o := range out {
+		if waits[i] != nil {
+			errs[i] = waits[i](ctx)
+		}
+		if errs[i] != nil {
+			c.sendFailed(o, errs[i])
+		} else {
+			c.log.Debug("tasks sent", "node", o.node, "tasks", len(o.tasks))
+		}
+	}
+}
+
+// sendFailed ends the attempts of o as lost, so that their tasks run again.
+func (c *Coordinator) sendFailed(o *outgoing, err error) {
 	c.log.Warn("send tasks failed", "node", o.node, "tasks", len(o.tasks), "error", err)
 	c.mu.Lock()
 	defer c.mu.Unlock()

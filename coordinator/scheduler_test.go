@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,9 +124,9 @@ func TestNodeNeverExceedsSlots(t *testing.T) {
 			case <-time.After(time.Millisecond):
 			}
 			for _, n := range c.Nodes() {
-				if n.InFlight > n.Slots {
+				if n.InFlight > n.Slots+n.Prefetch {
 					overbooked.Store(true)
-					t.Errorf("node %s has %d tasks in flight with %d slots", n.ID, n.InFlight, n.Slots)
+					t.Errorf("node %s holds %d tasks with %d slots and a prefetch of %d", n.ID, n.InFlight, n.Slots, n.Prefetch)
 				}
 			}
 		}
@@ -262,4 +263,56 @@ func TestKindsServedByAge(t *testing.T) {
 	if strings.Join(order, "") != "bbba" {
 		t.Errorf("tasks ran in kind order %v, want the older b tasks first: bbba", order)
 	}
+}
+
+// Free slots on every node are filled before any node's prefetch, and a
+// node is prefetched only while the queue is at least as long as the
+// cluster's slots, so a short job spreads over the nodes.
+func TestPrefetchComesAfterFreeSlots(t *testing.T) {
+	url := testenv.Broker(t)
+	c := startCoordinator(t, url, coordinator.Options{})
+	for _, id := range []string{"a", "b"} {
+		startWorker(t, url, worker.Options{NodeID: id, Slots: 1, Prefetch: 2})
+	}
+	waitNodes(t, c, 2)
+	holding := func(want ...int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var got []int
+			for _, n := range c.Nodes() {
+				got = append(got, n.InFlight)
+			}
+			if slices.Equal(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nodes hold %v tasks, want %v", got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	// 3 tasks on 2 slots: one waits in the coordinator's queue, where the
+	// first slot to free takes it.
+	short, _ := c.Submit(sleepJob(3, time.Minute))
+	holding(1, 1)
+	time.Sleep(50 * time.Millisecond)
+	holding(1, 1)
+	long, _ := c.Submit(sleepJob(10, time.Minute))
+	holding(3, 3)
+	queued := 0
+	for _, id := range []string{short.ID, long.ID} {
+		j, _ := c.Job(id)
+		queued += j.Queued
+	}
+	if queued != 7 {
+		t.Errorf("%d tasks queued, want 7", queued)
+	}
+	for _, id := range []string{short.ID, long.ID} {
+		if _, err := c.Cancel(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holding(0, 0)
 }

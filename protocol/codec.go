@@ -83,6 +83,7 @@ func (m *Birth) appendBody(b []byte) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, m.Session)
 	b = binary.BigEndian.AppendUint16(b, m.Slots)
 	b = binary.BigEndian.AppendUint16(b, m.Batch)
+	b = binary.BigEndian.AppendUint16(b, m.Prefetch)
 	b = binary.BigEndian.AppendUint32(b, m.MaxPayload)
 	b = binary.BigEndian.AppendUint32(b, m.HeartbeatMS)
 	b = append(b, boolByte(m.Draining))

@@ -116,6 +116,7 @@ type Birth struct {
 	Session     uint32   // per-connection number; the will of this connection carries the same one
 	Slots       uint16   // tasks the node runs at once
 	Batch       uint16   // most tasks the node accepts in one tasks message
+	Prefetch    uint16   // tasks the node holds beyond Slots, each waiting for a slot to free
 	MaxPayload  uint32   // largest task payload the node accepts, in bytes
 	HeartbeatMS uint32   // interval between the node's heartbeats
 	Draining    bool     // the node finishes the tasks it holds and takes no more

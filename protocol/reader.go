@@ -93,6 +93,7 @@ func (r *reader) birth() *Birth {
 		Session:     r.u32("session"),
 		Slots:       r.u16("slots"),
 		Batch:       r.u16("batch"),
+		Prefetch:    r.u16("prefetch"),
 		MaxPayload:  r.u32("max payload"),
 		HeartbeatMS: r.u32("heartbeat interval"),
 		Draining:    r.flag("draining"),

@@ -19,8 +19,8 @@ type catalogueEntry struct {
 // run `go test ./protocol -run TestVectors -update`, review the diff of
 // vectors.txt and change docs/protocol.md and the C decoder with it.
 var catalogue = []catalogueEntry{
-	{name: "birth_go_worker", about: "a Go worker with 4 slots that takes 8 tasks a message and two kinds",
-		msg: &Birth{Session: 1764864000, Slots: 4, Batch: 8, MaxPayload: 16 << 20, HeartbeatMS: 1000,
+	{name: "birth_go_worker", about: "a Go worker with 4 slots that holds 4 more tasks, takes 8 a message and has two kinds",
+		msg: &Birth{Session: 1764864000, Slots: 4, Batch: 8, Prefetch: 4, MaxPayload: 16 << 20, HeartbeatMS: 1000,
 			NodeID: "laptop-1", Software: "mqcluster/0.1.0", Kinds: []string{"image.gray", "noop"}}},
 	{name: "birth_esp32", about: "an ESP32 named by its MAC: one slot, one task a message, a 128x128 RGB tile at most",
 		msg: &Birth{Session: 3, Slots: 1, Batch: 1, MaxPayload: 6 + 128*128*3, HeartbeatMS: 2000,

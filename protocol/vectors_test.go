@@ -138,6 +138,7 @@ func fields(m Message) []string {
 		add("session", m.Session)
 		add("slots", m.Slots)
 		add("batch", m.Batch)
+		add("prefetch", m.Prefetch)
 		add("max_payload", m.MaxPayload)
 		add("heartbeat_ms", m.HeartbeatMS)
 		add("draining", m.Draining)

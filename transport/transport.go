@@ -38,6 +38,9 @@ type Conn interface {
 	// Publish sends payload and, for QoS 1, waits for the broker's
 	// acknowledgement or for ctx to end.
 	Publish(ctx context.Context, topic string, qos byte, retain bool, payload []byte) error
+	// PublishAsync sends payload and returns a function that waits as
+	// Publish does, so that several publishes can be in flight at once.
+	PublishAsync(topic string, qos byte, retain bool, payload []byte) (wait func(context.Context) error)
 	// Subscribe registers h for filter and keeps it across reconnects.
 	Subscribe(ctx context.Context, filter string, qos byte, h Handler) error
 	// Close disconnects cleanly, so the broker does not publish the will.

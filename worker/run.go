@@ -26,7 +26,7 @@ func (w *Worker) Run(ctx context.Context, dial transport.Dialer) error {
 	if err := w.connect(ctx, dial); err != nil {
 		return fmt.Errorf("worker %s: %w", w.opts.NodeID, err)
 	}
-	w.log.Info("worker started", "slots", w.opts.Slots, "batch", w.opts.Batch, "kinds", w.kinds())
+	w.log.Info("worker started", "slots", w.opts.Slots, "prefetch", w.opts.Prefetch, "batch", w.opts.Batch, "kinds", w.kinds())
 
 	taskCtx, cancelTasks := context.WithCancel(context.Background())
 	defer cancelTasks()
@@ -126,7 +126,7 @@ func (w *Worker) kinds() []string {
 // announce publishes the node's retained birth for session [P-10].
 func (w *Worker) announce(session uint32) {
 	b, err := protocol.Encode(&protocol.Birth{
-		Session: session, Slots: uint16(w.opts.Slots), Batch: uint16(w.opts.Batch),
+		Session: session, Slots: uint16(w.opts.Slots), Batch: uint16(w.opts.Batch), Prefetch: uint16(w.opts.Prefetch),
 		MaxPayload: w.opts.MaxPayload, HeartbeatMS: uint32(w.opts.Heartbeat.Milliseconds()),
 		Draining: w.draining.Load(),
 		NodeID:   w.opts.NodeID, Software: w.opts.Software, Kinds: w.kinds(),

@@ -30,8 +30,15 @@ type Options struct {
 	NodeID string          // unique in the cluster; also the MQTT client id
 	Topics protocol.Topics // default: protocol.NewTopics("", "")
 	Slots  int             // tasks run at once; default runtime.NumCPU()
+	// Prefetch is how many tasks the node holds beyond Slots, each waiting
+	// for a slot to free, so that the next task is already here when one
+	// ends. The default, 2 x Slots, keeps a slot busy even when a result's
+	// round trip to the coordinator takes longer than a task. A negative
+	// value means none, for tasks so long that the round trip does not
+	// matter.
+	Prefetch int
 	// Batch is the maximum number of tasks the node takes in one message.
-	// The default, 2 x Slots, keeps tasks waiting for each slot that frees.
+	// The default, Slots + Prefetch, fills a node in one message.
 	Batch        int
 	MaxPayload   uint32        // largest task payload accepted; default 64 MiB
 	Heartbeat    time.Duration // interval between heartbeats; default 1 s
@@ -54,8 +61,16 @@ func (o *Options) setDefaults() error {
 	if o.Slots > 1<<15 {
 		return fmt.Errorf("slots: %d is more than the maximum of %d", o.Slots, 1<<15)
 	}
+	switch {
+	case o.Prefetch == 0:
+		o.Prefetch = min(2*o.Slots, 1<<15)
+	case o.Prefetch < 0:
+		o.Prefetch = 0
+	case o.Prefetch > 1<<15:
+		return fmt.Errorf("prefetch: %d is more than the maximum of %d", o.Prefetch, 1<<15)
+	}
 	if o.Batch <= 0 {
-		o.Batch = min(2*o.Slots, protocol.MaxBatch)
+		o.Batch = min(o.Slots+o.Prefetch, protocol.MaxBatch)
 	}
 	if o.Batch > protocol.MaxBatch {
 		return fmt.Errorf("batch: %d is more than the maximum of %d", o.Batch, protocol.MaxBatch)

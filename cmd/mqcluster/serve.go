@@ -252,7 +252,8 @@ with backoff.`,
 	fs.StringVar(&f.broker, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL")
 	fs.StringVar(&f.opts.NodeID, "id", "", "node id, unique in the cluster (default: the host name)")
 	fs.IntVar(&f.opts.Slots, "slots", 0, "tasks run at once (default: the number of CPUs)")
-	fs.IntVar(&f.opts.Batch, "batch", 0, "most tasks taken in one message (default: 2 x slots)")
+	fs.IntVar(&f.opts.Prefetch, "prefetch", 0, "tasks held beyond slots, each waiting for a slot to free (default: 2 x slots; -1 for none)")
+	fs.IntVar(&f.opts.Batch, "batch", 0, "most tasks taken in one message (default: slots + prefetch)")
 	fs.Int64Var(&f.maxPayload, "max-payload", 64<<20, "largest task payload accepted, in bytes")
 	fs.DurationVar(&f.opts.Heartbeat, "heartbeat", time.Second, "interval between heartbeats; the coordinator marks the node offline after 3.5 intervals of silence")
 	fs.DurationVar(&f.opts.KeepAlive, "keepalive", 10*time.Second, "MQTT keepalive; the broker publishes the node's will after 1.5 keepalives of silence")
@@ -277,7 +278,7 @@ func (f *workerFlags) options() (worker.Options, error) {
 	case opts.Slots < 0:
 		return opts, fmt.Errorf("--slots: %d is negative; 0 means the number of CPUs", opts.Slots)
 	case opts.Batch < 0:
-		return opts, fmt.Errorf("--batch: %d is negative; 0 means 2 x slots", opts.Batch)
+		return opts, fmt.Errorf("--batch: %d is negative; 0 means slots + prefetch", opts.Batch)
 	case f.maxPayload < 1 || f.maxPayload > 1<<32-1:
 		return opts, fmt.Errorf("--max-payload: %d is not between 1 and 4294967295 bytes", f.maxPayload)
 	case opts.Heartbeat < 100*time.Millisecond:

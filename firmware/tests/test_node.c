@@ -130,6 +130,7 @@ static void test_connect_announces(void)
     CHECK(b.session == 7, "session %" PRIu32 ", want 7", b.session);
     CHECK(b.slots == 1, "slots %u, want 1", b.slots);
     CHECK(b.batch == 1, "batch %u, want 1", b.batch);
+    CHECK(b.prefetch == 0, "prefetch %u, want 0", b.prefetch);
     CHECK(b.max_payload == BUF_SIZE - 61, "max payload %" PRIu32 ", want %d", b.max_payload, BUF_SIZE - 61);
     REQUIRE(b.kind_count == 1, "%u kinds, want 1", b.kind_count);
     CHECK(b.kinds[0].len == 10 && memcmp(b.kinds[0].ptr, "image.gray", 10) == 0, "kind is not image.gray");

@@ -54,6 +54,7 @@ static void birth_fields(fields_t *f, const mqc_birth_t *b)
     add(f, "session=%" PRIu32, b->session);
     add(f, "slots=%u", b->slots);
     add(f, "batch=%u", b->batch);
+    add(f, "prefetch=%u", b->prefetch);
     add(f, "max_payload=%" PRIu32, b->max_payload);
     add(f, "heartbeat_ms=%" PRIu32, b->heartbeat_ms);
     add(f, "draining=%s", b->draining ? "true" : "false");

@@ -194,6 +194,12 @@ func (c *Conn) Publish(ctx context.Context, topic string, qos byte, retain bool,
 	return wait(ctx, c.client.Publish(topic, qos, retain, payload), "publish to "+topic)
 }
 
+// PublishAsync implements transport.Conn.
+func (c *Conn) PublishAsync(topic string, qos byte, retain bool, payload []byte) func(context.Context) error {
+	t := c.client.Publish(topic, qos, retain, payload)
+	return func(ctx context.Context) error { return wait(ctx, t, "publish to "+topic) }
+}
+
 // Subscribe implements transport.Conn.
 func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h transport.Handler) error {
 	c.mu.Lock()

@@ -151,12 +151,13 @@ size_t mqc_node_will(mqc_node_t *n, uint32_t session, const char **topic, uint8_
 /* announce publishes the retained birth of the current session. */
 static void announce(mqc_node_t *n)
 {
-    uint8_t msg[4 + 4 + 2 + 2 + 4 + 4 + 1 + 1 + MQC_MAX_ID_LEN + 1 + 64 + 1 + 1 + sizeof(kind_gray)];
+    uint8_t msg[4 + 4 + 2 + 2 + 2 + 4 + 4 + 1 + 1 + MQC_MAX_ID_LEN + 1 + 64 + 1 + 1 + sizeof(kind_gray)];
     size_t software_len = strlen(n->cfg.software);
     mqc_birth_t b = {
         .session = n->session,
         .slots = 1,
         .batch = 1,
+        .prefetch = 0, /* the core holds one tile: a second task is declined */
         .max_payload = mqc_node_max_payload(n->cap),
         .heartbeat_ms = n->cfg.heartbeat_ms,
         .node_id = {n->cfg.node_id, (uint8_t)strlen(n->cfg.node_id)},

@@ -174,6 +174,7 @@ mqc_err_t mqc_decode_birth(const uint8_t *msg, size_t len, mqc_birth_t *out)
     out->session = get_u32(&r);
     out->slots = get_u16(&r);
     out->batch = get_u16(&r);
+    out->prefetch = get_u16(&r);
     out->max_payload = get_u32(&r);
     out->heartbeat_ms = get_u32(&r);
     uint8_t draining = get_u8(&r);
@@ -498,6 +499,7 @@ size_t mqc_encode_birth(uint8_t *buf, size_t cap, const mqc_birth_t *m)
     put_u32(&w, m->session);
     put_u16(&w, m->slots);
     put_u16(&w, m->batch);
+    put_u16(&w, m->prefetch);
     put_u32(&w, m->max_payload);
     put_u32(&w, m->heartbeat_ms);
     put_u8(&w, m->draining ? 1 : 0);

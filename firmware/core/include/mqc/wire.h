@@ -77,6 +77,7 @@ typedef struct {
     uint32_t session;
     uint16_t slots;
     uint16_t batch;
+    uint16_t prefetch; /* tasks held beyond slots, each waiting for a slot */
     uint32_t max_payload;
     uint32_t heartbeat_ms;
     bool draining;
