@@ -174,10 +174,10 @@ func (c *Coordinator) Submit(spec api.JobSpec) (api.Job, error) {
 		j.tasks = append(j.tasks, &task{id: firstID + uint64(i), job: j, index: i, kind: ts.Kind, payload: ts.Payload,
 			state: api.TaskQueued})
 	}
-	if err := c.storeJob(j); err != nil {
-		return api.Job{}, err
-	}
-
+	// The tasks start while the job's commit runs, which takes the fsync
+	// off the path to the first result. The job's write is queued ahead
+	// of its attempts and results, so they reach the disk with it or after.
+	stored := c.storeJob(j)
 	c.mu.Lock()
 	for _, t := range j.tasks {
 		c.tasks[t.id] = t
@@ -191,23 +191,27 @@ func (c *Coordinator) Submit(spec api.JobSpec) (api.Job, error) {
 
 	c.log.Info("job submitted", "job", j.id, "name", j.name, "tasks", len(j.tasks), "max_attempts", j.maxAttempts)
 	c.kick()
+	// A job the API accepted must survive a crash: Submit returns once it
+	// is on disk.
+	if err := stored(); err != nil {
+		c.log.Error("job not stored; cancelling it", "job", j.id, "error", err)
+		c.Cancel(j.id)
+		return api.Job{}, fmt.Errorf("%w: %v", ErrStore, err)
+	}
 	return status, nil
 }
 
-// storeJob writes a new job to the store, if there is one, and waits for
-// the disk: a job the API accepted must survive a crash.
-func (c *Coordinator) storeJob(j *job) error {
+// storeJob queues a new job for the store, if there is one, and returns a
+// function that waits until it is on disk.
+func (c *Coordinator) storeJob(j *job) (wait func() error) {
 	if c.opts.Store == nil {
-		return nil
+		return func() error { return nil }
 	}
 	records := make([]store.TaskRecord, len(j.tasks))
 	for i, t := range j.tasks {
 		records[i] = store.TaskRecord{Index: i, ID: t.id, Kind: t.kind, Payload: t.payload}
 	}
-	if err := c.opts.Store.PutJob(jobRecord(j), records); err != nil {
-		return fmt.Errorf("%w: %v", ErrStore, err)
-	}
-	return nil
+	return c.opts.Store.QueueJob(jobRecord(j), records)
 }
 
 // ErrStore wraps a failure to write a new job to the store.

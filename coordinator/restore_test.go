@@ -2,6 +2,7 @@ package coordinator_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -152,5 +153,24 @@ func TestRestartKeepsCancelledJob(t *testing.T) {
 	waitNodes(t, c2, 1)
 	if st := c2.Stats(); st.TasksDispatched != 0 {
 		t.Errorf("%d tasks of a cancelled job dispatched after the restart", st.TasksDispatched)
+	}
+}
+
+// A job the store cannot write is refused with ErrStore, and the tasks
+// that started while its commit ran are cancelled rather than left to run.
+func TestSubmitFailsWhenTheStoreFails(t *testing.T) {
+	url := testenv.Broker(t)
+	c, s := startFirstRun(t, url, filepath.Join(t.TempDir(), "mqcluster.db"))
+	defer c.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Submit(noopJob(3))
+	if !errors.Is(err, coordinator.ErrStore) {
+		t.Fatalf("submit with the store closed: %v, want ErrStore", err)
+	}
+	jobs := c.Jobs()
+	if len(jobs) != 1 || jobs[0].State != api.JobCancelled {
+		t.Fatalf("jobs after the failed submit: %+v, want one cancelled", jobs)
 	}
 }

@@ -116,7 +116,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create the directory of %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: opts.NoSync})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: time.Second, NoSync: opts.NoSync,
+		// The free page list is rebuilt on open rather than written at
+		// every commit, which keeps each commit short.
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("store: %s: %w (is another coordinator running with this --data?)", path, ErrLocked)
 	}
@@ -147,17 +152,24 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// PutJob writes a new job and its tasks, and returns once they are on disk.
+// PutJob writes a new job and its tasks in the next commit, and returns
+// once they are on disk.
 func (s *Store) PutJob(job JobRecord, tasks []TaskRecord) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.Bucket(bucketJobs).CreateBucket([]byte(job.ID))
-		if err != nil {
-			return fmt.Errorf("store: job %s: %w", job.ID, err)
-		}
+	return s.QueueJob(job, tasks)()
+}
+
+// QueueJob queues a new job and its tasks for the next commit, and returns
+// a function that waits until they are on disk. Jobs submitted together
+// share that commit, and its fsync, with each other and with the results
+// queued meanwhile. Writes for the job queued after QueueJob returns reach
+// the disk in the same commit or a later one.
+func (s *Store) QueueJob(job JobRecord, tasks []TaskRecord) (wait func() error) {
+	done := make(chan error, 1)
+	s.enqueue(write{job: job.ID, create: true, done: done, apply: func(b *bolt.Bucket) error {
 		if err := putJSON(b, []byte("job"), job); err != nil {
 			return err
 		}
-		tb, err := b.CreateBucket([]byte("tasks"))
+		tb, err := b.CreateBucketIfNotExists([]byte("tasks"))
 		if err != nil {
 			return err
 		}
@@ -167,7 +179,23 @@ func (s *Store) PutJob(job JobRecord, tasks []TaskRecord) error {
 			}
 		}
 		return nil
-	})
+	}})
+	return func() error {
+		var err error
+		select {
+		case err = <-done:
+		case <-s.closed:
+			select {
+			case err = <-done: // committed by the last commits before Close
+			default:
+				err = errors.New("the store is closed")
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("store: job %s: %w", job.ID, err)
+		}
+		return nil
+	}
 }
 
 func indexKey(index int) []byte {

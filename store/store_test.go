@@ -2,7 +2,9 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -144,5 +146,44 @@ func TestStoreCountsOverwrittenResults(t *testing.T) {
 	s.Flush()
 	if n, _ := s.Counter(CounterResultsOverwritten); n != 1 {
 		t.Errorf("counter %d after a second result for one task, want 1", n)
+	}
+}
+
+// Jobs submitted at once are all on disk when PutJob returns, and a PutJob
+// after Close fails instead of waiting for ever.
+func TestPutJobsTogether(t *testing.T) {
+	s, path := openTemp(t)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			id := fmt.Sprintf("job-%02d", i)
+			if err := s.PutJob(JobRecord{ID: id}, []TaskRecord{{ID: uint64(i + 1), Kind: "noop"}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutJob(JobRecord{ID: "late"}, nil); err == nil {
+		t.Error("PutJob after Close succeeded")
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	jobs, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 50 {
+		t.Fatalf("%d jobs loaded, want 50", len(jobs))
+	}
+	for i, j := range jobs {
+		if len(j.Tasks) != 1 || j.Tasks[0].ID != uint64(i+1) {
+			t.Errorf("job %s has tasks %+v, want one with id %d", j.Job.ID, j.Tasks, i+1)
+		}
 	}
 }

@@ -10,8 +10,10 @@ import (
 
 // write is one queued change to one job's bucket.
 type write struct {
-	job   string
-	apply func(job *bolt.Bucket) error
+	job    string
+	apply  func(job *bolt.Bucket) error
+	create bool         // whether to create the job's bucket if it is missing
+	done   chan<- error // if set, receives the commit's error or nil
 }
 
 // enqueue queues w for the next commit. It never waits for the disk.
@@ -28,8 +30,8 @@ func (s *Store) enqueue(w write) {
 
 // PutAttempt queues an attempt's latest state.
 func (s *Store) PutAttempt(jobID string, a AttemptRecord) {
-	data, _ := json.Marshal(a)
-	s.enqueue(write{jobID, func(job *bolt.Bucket) error {
+	data := encodeAttempt(a)
+	s.enqueue(write{job: jobID, apply: func(job *bolt.Bucket) error {
 		b, err := job.CreateBucketIfNotExists([]byte("attempts"))
 		if err != nil {
 			return err
@@ -46,7 +48,7 @@ func (s *Store) PutResult(jobID string, r ResultRecord) {
 	}
 	data = append(data, r.Node...)
 	data = append(data, r.Output...)
-	s.enqueue(write{jobID, func(job *bolt.Bucket) error {
+	s.enqueue(write{job: jobID, apply: func(job *bolt.Bucket) error {
 		b, err := job.CreateBucketIfNotExists([]byte("results"))
 		if err != nil {
 			return err
@@ -65,14 +67,14 @@ func (s *Store) PutResult(jobID string, r ResultRecord) {
 
 // PutJobRecord queues a new version of a job's record, such as its end.
 func (s *Store) PutJobRecord(job JobRecord) {
-	s.enqueue(write{job.ID, func(b *bolt.Bucket) error {
+	s.enqueue(write{job: job.ID, apply: func(b *bolt.Bucket) error {
 		return putJSON(b, []byte("job"), job)
 	}})
 }
 
 // DeleteJob queues the removal of a job and everything of it.
 func (s *Store) DeleteJob(jobID string) {
-	s.enqueue(write{jobID, nil})
+	s.enqueue(write{job: jobID})
 }
 
 // Flush waits until every queued write is committed, and returns the error
@@ -128,7 +130,10 @@ func (s *Store) commitBatch() int {
 		s.mu.Unlock()
 		s.log.Error("store commit failed; these writes are lost", "writes", n, "error", err)
 	}
-	for range batch {
+	for _, w := range batch {
+		if w.done != nil {
+			w.done <- err
+		}
 		s.pending.Done()
 	}
 	return n
@@ -141,6 +146,13 @@ func applyWrite(jobs *bolt.Bucket, w write) error {
 			return nil
 		}
 		return jobs.DeleteBucket(key)
+	}
+	if w.create {
+		job, err := jobs.CreateBucketIfNotExists(key)
+		if err != nil {
+			return err
+		}
+		return w.apply(job)
 	}
 	job := jobs.Bucket(key)
 	if job == nil {
@@ -185,7 +197,7 @@ func loadJob(b *bolt.Bucket) (LoadedJob, error) {
 		}
 		a.Index, a.Number = int(binary.BigEndian.Uint32(k)), binary.BigEndian.Uint16(k[4:])
 		j.Attempts = append(j.Attempts, a)
-		return json.Unmarshal(v, &j.Attempts[len(j.Attempts)-1])
+		return decodeAttempt(v, &j.Attempts[len(j.Attempts)-1])
 	})
 	if err != nil {
 		return j, err
