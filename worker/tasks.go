@@ -15,6 +15,7 @@ import (
 func (w *Worker) onTasks(msg transport.Message) {
 	m, err := protocol.Decode(msg.Payload)
 	if err != nil {
+		w.metrics.malformed.Inc()
 		w.mu.Lock()
 		w.malformed++
 		logIt := time.Since(w.malformedLogged) >= 10*time.Second
@@ -37,6 +38,7 @@ func (w *Worker) onTasks(msg transport.Message) {
 		w.log.Warn("dropped unexpected message on the tasks topic", "type", m.Type())
 		return
 	}
+	w.metrics.messages.WithLabelValues(protocol.ChannelTasks).Inc()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, t := range tasks.Tasks {
@@ -46,7 +48,7 @@ func (w *Worker) onTasks(msg transport.Message) {
 		}
 		if reason, status := w.rejection(t); reason != "" {
 			w.log.Warn("rejected task", "task_id", t.ID, "attempt", t.Attempt, "kind", t.Kind, "reason", reason)
-			w.queueResultLocked(protocol.Result{ID: t.ID, Attempt: t.Attempt, Status: status, Data: []byte(reason)})
+			w.queueResultLocked(t.Kind, protocol.Result{ID: t.ID, Attempt: t.Attempt, Status: status, Data: []byte(reason)})
 			continue
 		}
 		w.held[ref] = true
@@ -99,7 +101,7 @@ func (w *Worker) runSlot(ctx context.Context) {
 		if more {
 			w.signal(w.ready) // wake another idle slot
 		}
-		w.queueResult(w.runTask(ctx, t))
+		w.queueResult(t.Kind, w.runTask(ctx, t))
 	}
 }
 
@@ -117,7 +119,7 @@ func (w *Worker) abort(refs []protocol.TaskRef) {
 		for i, t := range w.queue {
 			if t.ID == ref.ID && t.Attempt == ref.Attempt {
 				w.queue = append(w.queue[:i], w.queue[i+1:]...)
-				w.queueResultLocked(protocol.Result{ID: t.ID, Attempt: t.Attempt, Status: protocol.StatusDeclined,
+				w.queueResultLocked(t.Kind, protocol.Result{ID: t.ID, Attempt: t.Attempt, Status: protocol.StatusDeclined,
 					Data: []byte("aborted: the job was cancelled")})
 				break
 			}
@@ -150,6 +152,7 @@ func (w *Worker) runTask(ctx context.Context, t protocol.Task) (r protocol.Resul
 		if p := recover(); p != nil {
 			r.Status, r.Data = protocol.StatusFailed, []byte(fmt.Sprintf("panic in %s handler: %v", t.Kind, p))
 		}
+		w.metrics.duration.WithLabelValues(t.Kind).Observe(time.Since(start).Seconds())
 		w.log.Debug("task ran", "task_id", t.ID, "attempt", t.Attempt, "kind", t.Kind,
 			"status", r.Status, "elapsed", time.Since(start).String())
 	}()
@@ -165,13 +168,15 @@ func (w *Worker) runTask(ctx context.Context, t protocol.Task) (r protocol.Resul
 	return r
 }
 
-func (w *Worker) queueResult(r protocol.Result) {
+func (w *Worker) queueResult(kind string, r protocol.Result) {
 	w.mu.Lock()
-	w.queueResultLocked(r)
+	w.queueResultLocked(kind, r)
 	w.mu.Unlock()
 }
 
-func (w *Worker) queueResultLocked(r protocol.Result) {
+// queueResultLocked queues the result of a task of kind for sending.
+func (w *Worker) queueResultLocked(kind string, r protocol.Result) {
+	w.metrics.answered(kind, r.Status)
 	w.outbox = append(w.outbox, r)
 	w.signal(w.outboxReady)
 }
@@ -219,6 +224,8 @@ func (w *Worker) publishResults(batch []protocol.Result) {
 	}
 	if err != nil {
 		w.log.Error("gave up sending results; the coordinator will run these tasks again", "results", len(batch), "error", err)
+	} else {
+		w.metrics.messages.WithLabelValues(protocol.ChannelResults).Inc()
 	}
 	w.mu.Lock()
 	for _, r := range batch {
@@ -238,7 +245,7 @@ func (w *Worker) drain(runners *sync.WaitGroup, cancelTasks context.CancelFunc) 
 
 	w.mu.Lock()
 	for _, t := range w.queue {
-		w.queueResultLocked(protocol.Result{ID: t.ID, Attempt: t.Attempt, Status: protocol.StatusDeclined,
+		w.queueResultLocked(t.Kind, protocol.Result{ID: t.ID, Attempt: t.Attempt, Status: protocol.StatusDeclined,
 			Data: []byte("node " + w.opts.NodeID + " is shutting down")})
 	}
 	running := len(w.held) - len(w.queue)

@@ -117,6 +117,8 @@ type Worker struct {
 	lastRepair      time.Time                 // when the retained presence was last announced again
 	malformedLogged time.Time                 // when one was last logged
 	lastEpoch       uint32                    // the coordinator epoch last seen
+
+	metrics *metrics
 }
 
 // New checks opts and returns a worker with no handlers.
@@ -124,7 +126,7 @@ func New(opts Options) (*Worker, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	return &Worker{
+	w := &Worker{
 		opts:         opts,
 		log:          opts.Logger.With("node", opts.NodeID),
 		handlers:     map[string]HandlerFunc{},
@@ -135,7 +137,9 @@ func New(opts Options) (*Worker, error) {
 		ready:        make(chan struct{}, 1),
 		outboxReady:  make(chan struct{}, 1),
 		sent:         make(chan struct{}, 1),
-	}, nil
+	}
+	w.metrics = newMetrics(w)
+	return w, nil
 }
 
 // Handle registers h for tasks of kind. Call it before Run.

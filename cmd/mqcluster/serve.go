@@ -212,8 +212,9 @@ type workerFlags struct {
 	clusterFlags
 	broker     string
 	opts       worker.Options
-	maxPayload int64
-	delay      time.Duration
+	maxPayload  int64
+	delay       time.Duration
+	metricsAddr string
 }
 
 func newWorkerCommand(g *globalFlags) *cobra.Command {
@@ -244,6 +245,13 @@ with backoff.`,
 			if err := jobs.Register(w, f.delay); err != nil {
 				return err
 			}
+			if f.metricsAddr != "" {
+				stop, err := serveMetrics(f.metricsAddr, w.MetricsHandler(), log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return w.Run(cmd.Context(), mqtt.Dialer(f.broker))
 		},
 	}
@@ -259,7 +267,22 @@ with backoff.`,
 	fs.DurationVar(&f.opts.KeepAlive, "keepalive", 10*time.Second, "MQTT keepalive; the broker publishes the node's will after 1.5 keepalives of silence")
 	fs.DurationVar(&f.opts.DrainTimeout, "drain-timeout", 30*time.Second, "on shutdown, time to finish running tasks")
 	fs.DurationVar(&f.delay, "task-delay", 0, "pause before each task, to watch scheduling on a fast machine")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, such as 127.0.0.1:9101 (default: off)")
 	return cmd
+}
+
+// serveMetrics serves h at /metrics on addr until stop is called.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { srv.Close() }, nil
 }
 
 // options checks the flags and returns the worker options.
