@@ -210,8 +210,8 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log interface{ 
 // workerFlags are the flags of `worker`.
 type workerFlags struct {
 	clusterFlags
-	broker     string
-	opts       worker.Options
+	broker      string
+	opts        worker.Options
 	maxPayload  int64
 	delay       time.Duration
 	metricsAddr string
