@@ -4,13 +4,17 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/mqcluster/mqcluster/auth"
+	"github.com/mqcluster/mqcluster/protocol"
 )
 
 // DefaultAddr is the embedded broker's default listen address.
@@ -28,12 +32,43 @@ type Options struct {
 	// connection the broker accepted. It runs on the client's goroutine and
 	// must not block.
 	OnConnect func(clientID string)
+
+	// Users, if set, are the accounts clients log in with. Then, or when
+	// TLS verifies client certificates, every client must prove an
+	// identity, and the rules of auth.Rules apply to its topics.
+	Users *auth.Users
+	// TLS, if set, serves MQTT over TLS. A TLS config whose ClientCAs is
+	// set verifies client certificates: the common name and role of a
+	// verified certificate are the client's identity.
+	TLS *tls.Config
+	// Topics are the cluster's topics, for the rules; default
+	// protocol.NewTopics("", "").
+	Topics protocol.Topics
+	// MaxPacketSize is the largest MQTT packet a client may send; larger
+	// ones close its connection. Default DefaultMaxPacketSize.
+	MaxPacketSize uint32
+	// MaxConnsPerAddr caps the connections from one IP address; default
+	// DefaultMaxConnsPerAddr.
+	MaxConnsPerAddr int
+}
+
+// Defaults of Options. The packet size fits the Go worker's default
+// largest payload, 64 MiB, with room for the message around it.
+const (
+	DefaultMaxPacketSize   = 64<<20 + 64<<10
+	DefaultMaxConnsPerAddr = 256
+)
+
+// Secured reports whether the options make clients prove an identity.
+func (o Options) Secured() bool {
+	return o.Users != nil || (o.TLS != nil && o.TLS.ClientCAs != nil)
 }
 
 // Broker is a running embedded broker.
 type Broker struct {
 	server *mochi.Server
 	addr   net.Addr
+	scheme string
 }
 
 // Start listens on opts.Addr and serves MQTT until Close.
@@ -44,21 +79,41 @@ func Start(opts Options) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Topics.Prefix() == "" {
+		opts.Topics, _ = protocol.NewTopics("", "")
+	}
+	if opts.MaxPacketSize == 0 {
+		opts.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if opts.MaxConnsPerAddr <= 0 {
+		opts.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: listen on %s: %w (is another broker running there? use --broker-addr to pick another port)", opts.Addr, err)
 	}
+	if opts.TLS != nil {
+		ln = tls.NewListener(ln, opts.TLS)
+	}
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = opts.MaxPacketSize
 	server := mochi.New(&mochi.Options{
+		Capabilities: caps,
 		// mochi logs every client disconnect as a warning; the coordinator
 		// already logs what matters about nodes, so keep only errors.
 		Logger: slog.New(levelFilter{opts.Logger.Handler(), slog.LevelError}).With("component", "broker"),
 	})
-	// TODO: authentication and ACLs; until then every client is let in.
-	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
+	log := opts.Logger.With("component", "broker")
+	g := &guard{
+		server: server, users: opts.Users, certAuth: opts.TLS != nil && opts.TLS.ClientCAs != nil,
+		rules: auth.Rules{Topics: opts.Topics}, maxConns: opts.MaxConnsPerAddr, log: log,
+		identities: map[*mochi.Client]auth.Identity{}, lastLog: map[string]time.Time{},
+	}
+	if err := server.AddHook(g, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	events := &eventHook{log: opts.Logger.With("component", "broker"), onConnect: opts.OnConnect}
+	events := &eventHook{log: log, onConnect: opts.OnConnect}
 	if err := server.AddHook(events, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
@@ -71,14 +126,19 @@ func Start(opts Options) (*Broker, error) {
 		server.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	return &Broker{server: server, addr: ln.Addr()}, nil
+	scheme := "tcp"
+	if opts.TLS != nil {
+		scheme = "ssl"
+	}
+	return &Broker{server: server, addr: ln.Addr(), scheme: scheme}, nil
 }
 
 // Addr returns the address the broker listens on, as host:port.
 func (b *Broker) Addr() string { return b.addr.String() }
 
-// URL returns the broker's address as a client URL, tcp://host:port.
-func (b *Broker) URL() string { return "tcp://" + b.addr.String() }
+// URL returns the broker's address as a client URL: tcp://host:port, or
+// ssl://host:port with TLS.
+func (b *Broker) URL() string { return b.scheme + "://" + b.addr.String() }
 
 // Close stops the listener and disconnects every client. Clients that had a
 // will get it published, as with any broker that goes away.

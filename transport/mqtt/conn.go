@@ -4,6 +4,7 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,19 +15,33 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/mqcluster/mqcluster/transport"
 )
+
+// Credentials authenticate a client to the broker. The zero value
+// connects with no user name and, for a TLS URL, trusts the system's
+// certificate authorities.
+type Credentials struct {
+	Username string
+	Password string
+	// TLS configures ssl:// URLs: RootCAs verifies the broker, and
+	// Certificates holds a client certificate for mutual TLS.
+	TLS *tls.Config
+}
 
 // Conn is a transport.Conn over one Paho client.
 type Conn struct {
 	client  paho.Client
 	opts    transport.Options
+	creds   Credentials
 	session atomic.Uint32
 
 	mu         sync.Mutex
 	subs       map[string]subscription // by filter
 	lastErr    error                   // last failed connection attempt
+	refused    chan error              // gets the first refusal of the credentials
 	lastLogged time.Time               // when a failed attempt was last logged
 	failures   int                     // failed attempts since the last connection
 }
@@ -42,9 +57,18 @@ var _ transport.Conn = (*Conn)(nil)
 // host:port means tcp), and waits until the first connection is up or ctx
 // ends. Once up, the connection reconnects by itself.
 func Dial(ctx context.Context, broker string, opts transport.Options) (*Conn, error) {
+	return DialWith(ctx, broker, Credentials{}, opts)
+}
+
+// DialWith is Dial with credentials. A broker URL of ssl://, tls:// or
+// mqtts:// connects with TLS, by default on port 8883.
+func DialWith(ctx context.Context, broker string, creds Credentials, opts transport.Options) (*Conn, error) {
 	server, err := BrokerURL(broker)
 	if err != nil {
 		return nil, err
+	}
+	if creds.TLS != nil && !strings.HasPrefix(server, "ssl://") {
+		return nil, fmt.Errorf("broker URL %s is not a TLS URL, but TLS settings were given: use ssl://HOST:8883", server)
 	}
 	if opts.ClientID == "" {
 		return nil, errors.New("mqtt: empty client id")
@@ -58,7 +82,7 @@ func Dial(ctx context.Context, broker string, opts transport.Options) (*Conn, er
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Conn{opts: opts, subs: map[string]subscription{}}
+	c := &Conn{opts: opts, creds: creds, subs: map[string]subscription{}, refused: make(chan error, 1)}
 	c.session.Store(opts.FirstSession)
 	c.client = paho.NewClient(c.clientOptions(server))
 
@@ -69,6 +93,10 @@ func Dial(ctx context.Context, broker string, opts transport.Options) (*Conn, er
 			return nil, fmt.Errorf("connect to %s: %w", server, err)
 		}
 		return c, nil
+	case err := <-c.refused:
+		// Retrying with the same credentials would fail the same way.
+		c.client.Disconnect(0)
+		return nil, fmt.Errorf("connect to %s as client %s: %w; %s", server, opts.ClientID, err, credentialsHint)
 	case <-ctx.Done():
 		c.client.Disconnect(0)
 		return nil, fmt.Errorf("connect to %s: %w (last error: %v); is the broker running at that address?", server, ctx.Err(), c.lastError())
@@ -76,7 +104,8 @@ func Dial(ctx context.Context, broker string, opts transport.Options) (*Conn, er
 }
 
 // BrokerURL normalises a broker address: "host:port" becomes
-// "tcp://host:port", and mqtt:// is accepted for tcp://.
+// "tcp://host:port", mqtt:// is accepted for tcp://, and tls:// and
+// mqtts:// for ssl://.
 func BrokerURL(broker string) (string, error) {
 	if broker == "" {
 		return "", errors.New("empty broker address: give a URL such as tcp://127.0.0.1:1883")
@@ -88,14 +117,20 @@ func BrokerURL(broker string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("invalid broker URL %q: %w", broker, err)
 	}
+	port := ":1883"
 	switch u.Scheme {
 	case "tcp", "mqtt":
 		u.Scheme = "tcp"
+	case "ssl", "tls", "mqtts":
+		u.Scheme, port = "ssl", ":8883"
 	default:
-		return "", fmt.Errorf("invalid broker URL %q: scheme %q is not supported, use tcp://", broker, u.Scheme)
+		return "", fmt.Errorf("invalid broker URL %q: scheme %q is not supported, use tcp:// or ssl://", broker, u.Scheme)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("invalid broker URL: it holds a user name or password; give them with --username and a password file instead, so that they stay out of logs")
 	}
 	if u.Port() == "" {
-		u.Host += ":1883"
+		u.Host += port
 	}
 	return u.String(), nil
 }
@@ -114,6 +149,8 @@ func (c *Conn) clientOptions(server string) *paho.ClientOptions {
 		SetConnectRetryInterval(500 * time.Millisecond).
 		SetMaxReconnectInterval(c.opts.MaxReconnectInterval).
 		SetOrderMatters(true).
+		SetUsername(c.creds.Username).
+		SetPassword(c.creds.Password).
 		SetOnConnectHandler(func(paho.Client) { go c.onConnect() }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			if c.opts.OnConnectionLost != nil {
@@ -129,6 +166,9 @@ func (c *Conn) clientOptions(server string) *paho.ClientOptions {
 		SetReconnectingHandler(func(_ paho.Client, o *paho.ClientOptions) {
 			c.setWill(o, c.session.Add(1))
 		})
+	if c.creds.TLS != nil {
+		o.SetTLSConfig(c.creds.TLS)
+	}
 	c.setWill(o, c.session.Load())
 	return o
 }
@@ -148,13 +188,28 @@ func (c *Conn) connectFailed(server string, err error) {
 	defer c.mu.Unlock()
 	c.lastErr = err
 	c.failures++
+	refused := errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
+	if refused {
+		select {
+		case c.refused <- err:
+		default:
+		}
+	}
 	if time.Since(c.lastLogged) < 5*time.Second {
 		return
 	}
 	c.lastLogged = time.Now()
+	if refused {
+		c.opts.Logger.Error("the broker refused the credentials, retrying", "broker", server, "client", c.opts.ClientID,
+			"attempts", c.failures, "error", err, "hint", credentialsHint)
+		return
+	}
 	c.opts.Logger.Warn("connect to broker failed, retrying", "broker", server, "client", c.opts.ClientID,
 		"attempts", c.failures, "error", err)
 }
+
+const credentialsHint = "check --username and the password (MQCLUSTER_PASSWORD or --password-file), " +
+	"or the client certificate; a node's user name must be its node id"
 
 func (c *Conn) lastError() error {
 	c.mu.Lock()
@@ -227,7 +282,12 @@ func wait(ctx context.Context, t paho.Token, what string) error {
 
 // Dialer returns a transport.Dialer that connects to broker.
 func Dialer(broker string) transport.Dialer {
+	return SecureDialer(broker, Credentials{})
+}
+
+// SecureDialer returns a transport.Dialer that connects to broker with creds.
+func SecureDialer(broker string, creds Credentials) transport.Dialer {
 	return func(ctx context.Context, opts transport.Options) (transport.Conn, error) {
-		return Dial(ctx, broker, opts)
+		return DialWith(ctx, broker, creds, opts)
 	}
 }
