@@ -66,9 +66,10 @@ func (o Options) Secured() bool {
 
 // Broker is a running embedded broker.
 type Broker struct {
-	server *mochi.Server
-	addr   net.Addr
-	scheme string
+	server   *mochi.Server
+	addr     net.Addr
+	scheme   string
+	internal net.Addr // the plain listener for in-process clients
 }
 
 // Start listens on opts.Addr and serves MQTT until Close.
@@ -122,6 +123,23 @@ func Start(opts Options) (*Broker, error) {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
+	internal := ln.Addr()
+	if opts.TLS != nil {
+		// Clients in this process connect on a loopback listener without
+		// TLS, so that they need no certificate that names this host. They
+		// log in like any other client.
+		iln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("embedded broker: listen on loopback for in-process clients: %w", err)
+		}
+		if err := server.AddListener(listeners.NewNet("internal", iln)); err != nil {
+			ln.Close()
+			iln.Close()
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		internal = iln.Addr()
+	}
 	if err := server.Serve(); err != nil {
 		server.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
@@ -130,7 +148,7 @@ func Start(opts Options) (*Broker, error) {
 	if opts.TLS != nil {
 		scheme = "ssl"
 	}
-	return &Broker{server: server, addr: ln.Addr(), scheme: scheme}, nil
+	return &Broker{server: server, addr: ln.Addr(), scheme: scheme, internal: internal}, nil
 }
 
 // Addr returns the address the broker listens on, as host:port.
@@ -139,6 +157,10 @@ func (b *Broker) Addr() string { return b.addr.String() }
 // URL returns the broker's address as a client URL: tcp://host:port, or
 // ssl://host:port with TLS.
 func (b *Broker) URL() string { return b.scheme + "://" + b.addr.String() }
+
+// InternalURL returns the URL for clients in this process: URL, or with
+// TLS a plain tcp:// listener on loopback.
+func (b *Broker) InternalURL() string { return "tcp://" + b.internal.String() }
 
 // Close stops the listener and disconnects every client. Clients that had a
 // will get it published, as with any broker that goes away.

@@ -24,6 +24,9 @@ const DefaultServer = "http://127.0.0.1:8080"
 type Client struct {
 	base string
 	http *http.Client
+	// Token, if set, is sent as a bearer token, for a coordinator started
+	// with an API token.
+	Token string
 }
 
 // New returns a client of the coordinator at server, a URL such as
@@ -135,6 +138,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

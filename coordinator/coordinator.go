@@ -50,6 +50,9 @@ type Options struct {
 	// MaxUpload bounds the body of a job submission, in bytes; default
 	// DefaultMaxUpload.
 	MaxUpload int64
+	// APIToken, if set, is the bearer token the HTTP API requires of every
+	// request but those for the dashboard's own files.
+	APIToken string
 	// MaxResults bounds one results message from a node, in bytes; larger
 	// ones are dropped and counted as malformed. Default 256 MiB. The
 	// broker's own packet limit should be set to match.

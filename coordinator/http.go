@@ -2,10 +2,14 @@ package coordinator
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mqcluster/mqcluster/api"
@@ -40,7 +44,42 @@ func (c *Coordinator) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	if c.opts.APIToken == "" {
+		return mux
+	}
+	return requireToken(mux, c.opts.APIToken)
+}
+
+// TokenCookie is the cookie in which the dashboard keeps the API token, so
+// that its EventSource, which cannot set headers, sends it too.
+const TokenCookie = "mqcluster_token"
+
+// requireToken lets through the dashboard's own files, which hold no data,
+// and requests that carry token as a bearer token or in TokenCookie.
+func requireToken(h http.Handler, token string) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/metrics" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			if cookie, err := r.Cookie(TokenCookie); err == nil {
+				got, err = url.QueryUnescape(cookie.Value) // the dashboard escapes it
+				ok = err == nil
+			}
+		}
+		// Comparing hashes takes the same time whatever the length of got.
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mqcluster"`)
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token: send the header "+
+				"Authorization: Bearer TOKEN, with the token of the coordinator's --api-token-file or MQCLUSTER_API_TOKEN"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (c *Coordinator) serveSubmit(w http.ResponseWriter, r *http.Request) {

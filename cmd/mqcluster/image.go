@@ -29,6 +29,7 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 // grayscaleFlags are the flags of `image grayscale`.
 type grayscaleFlags struct {
 	clusterFlags
+	apiClientFlags
 	server    string
 	tile      string
 	method    string
@@ -66,6 +67,7 @@ Otherwise it submits to the coordinator at --server.`,
 	f.clusterFlags.register(cmd)
 	fs := cmd.Flags()
 	fs.StringVar(&f.server, "server", client.DefaultServer, "URL of the coordinator's HTTP API")
+	f.apiClientFlags.register(cmd)
 	fs.StringVar(&f.tile, "tile", "128", "tile size in pixels: N for NxN, or WxH")
 	fs.StringVar(&f.method, "method", "luma", "gray method: luma (ITU-R BT.601, also called bt601) or average ((R+G+B)/3)")
 	fs.IntVar(&f.local, "local", 0, "run a throwaway cluster of this many workers in this process")
@@ -102,9 +104,9 @@ func (f *grayscaleFlags) run(cmd *cobra.Command, g *globalFlags, in, out string)
 		defer c.Close()
 		server = c.APIURL
 	}
-	api, err := client.New(server, nil)
+	api, err := f.apiClientFlags.client(server)
 	if err != nil {
-		return fmt.Errorf("--server: %w", err)
+		return err
 	}
 	bar := newProgress(len(input.Tiles))
 	opts.Progress = bar.update

@@ -21,6 +21,7 @@ import (
 
 // apiFlags are the flags of the commands that call the HTTP API.
 type apiFlags struct {
+	apiClientFlags
 	server   string
 	json     bool
 	watch    bool
@@ -64,10 +65,11 @@ func (f *apiFlags) repeat(ctx context.Context, out io.Writer, print func() error
 func (f *apiFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.server, "server", client.DefaultServer, "URL of the coordinator's HTTP API")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON instead of text")
+	f.apiClientFlags.register(cmd)
 }
 
 func (f *apiFlags) client() (*client.Client, error) {
-	return client.New(f.server, nil)
+	return f.apiClientFlags.client(f.server)
 }
 
 func newNodesCommand(_ *globalFlags) *cobra.Command {

@@ -43,6 +43,7 @@ func newRootCommand() *cobra.Command {
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
 	root.AddCommand(
 		newUpCommand(g),
+		newUserCommand(g),
 		newCoordinatorCommand(g),
 		newWorkerCommand(g),
 		newImageCommand(g),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +95,8 @@ var version = "0.1.0-dev"
 
 func newUpCommand(g *globalFlags) *cobra.Command {
 	var cf coordinatorFlags
+	var sf serverFlags
+	var mf mqttClientFlags
 	var opts cluster.Options
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -111,6 +114,9 @@ join by connecting to the broker address; stop with Ctrl-C.`,
 				return err
 			}
 			opts.Logger, opts.APIAddr = log, cf.apiAddr
+			if err := sf.secureUp(&opts, &mf); err != nil {
+				return err
+			}
 			if opts.Coordinator.Store, err = cf.openStore(log); err != nil {
 				return err
 			}
@@ -134,11 +140,15 @@ join by connecting to the broker address; stop with Ctrl-C.`,
 	f.IntVar(&opts.Workers, "workers", 0, "workers to run in this process")
 	f.IntVar(&opts.Slots, "slots", 1, "slots (tasks at once) of each in-process worker")
 	f.DurationVar(&opts.TaskDelay, "task-delay", 0, "pause before each task of the in-process workers, to watch scheduling on a fast machine")
+	sf.register(cmd, true)
+	mf.register(cmd, "coordinator")
 	return cmd
 }
 
 func newCoordinatorCommand(g *globalFlags) *cobra.Command {
 	var cf coordinatorFlags
+	var sf serverFlags
+	var mf mqttClientFlags
 	var brokerURL string
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -158,22 +168,35 @@ for the same --cluster stops with an error.`,
 				return err
 			}
 			opts.Logger = log
+			creds, err := mf.credentials("coordinator")
+			if err != nil {
+				return err
+			}
+			if opts.APIToken, err = sf.apiToken(cf.apiAddr); err != nil {
+				return err
+			}
+			apiTLS, err := sf.serverTLS()
+			if err != nil {
+				return err
+			}
 			if opts.Store, err = cf.openStore(log); err != nil {
 				return err
 			}
 			defer closeStore(opts.Store, log)
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			c, err := coordinator.Start(ctx, mqtt.Dialer(brokerURL), opts)
+			c, err := coordinator.Start(ctx, mqtt.SecureDialer(brokerURL, creds), opts)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			return serveHTTP(cmd.Context(), cf.apiAddr, c.Handler(), log)
+			return serveHTTP(cmd.Context(), cf.apiAddr, apiTLS, c.Handler(), log)
 		},
 	}
 	cf.register(cmd)
-	cmd.Flags().StringVar(&brokerURL, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL")
+	cmd.Flags().StringVar(&brokerURL, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL: tcp://host:port, or ssl://host:port for TLS")
+	sf.register(cmd, false)
+	mf.register(cmd, "coordinator")
 	return cmd
 }
 
@@ -187,11 +210,15 @@ func closeStore(s *store.Store, log *slog.Logger) {
 	}
 }
 
-// serveHTTP serves h on addr until ctx ends.
-func serveHTTP(ctx context.Context, addr string, h http.Handler, log interface{ Info(string, ...any) }) error {
+// serveHTTP serves h on addr until ctx ends, over TLS if tlsConfig is set.
+func serveHTTP(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handler, log interface{ Info(string, ...any) }) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("HTTP API: listen on %s: %w (use --api-addr to pick another port)", addr, err)
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -200,7 +227,7 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log interface{ 
 		defer cancel()
 		srv.Shutdown(shutdown)
 	}()
-	log.Info("HTTP API listening", "url", "http://"+ln.Addr().String())
+	log.Info("HTTP API listening", "url", scheme+"://"+ln.Addr().String())
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -215,6 +242,7 @@ type workerFlags struct {
 	maxPayload  int64
 	delay       time.Duration
 	metricsAddr string
+	mqtt        mqttClientFlags
 }
 
 func newWorkerCommand(g *globalFlags) *cobra.Command {
@@ -238,6 +266,10 @@ with backoff.`,
 				return err
 			}
 			opts.Logger, opts.Software = log, software()
+			creds, err := f.mqtt.credentials(opts.NodeID)
+			if err != nil {
+				return err
+			}
 			w, err := worker.New(opts)
 			if err != nil {
 				return err
@@ -252,12 +284,12 @@ with backoff.`,
 				}
 				defer stop()
 			}
-			return w.Run(cmd.Context(), mqtt.Dialer(f.broker))
+			return w.Run(cmd.Context(), mqtt.SecureDialer(f.broker, creds))
 		},
 	}
 	f.clusterFlags.register(cmd)
 	fs := cmd.Flags()
-	fs.StringVar(&f.broker, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL")
+	fs.StringVar(&f.broker, "broker", "tcp://"+broker.DefaultAddr, "MQTT broker URL: tcp://host:port, or ssl://host:port for TLS")
 	fs.StringVar(&f.opts.NodeID, "id", "", "node id, unique in the cluster (default: the host name)")
 	fs.IntVar(&f.opts.Slots, "slots", 0, "tasks run at once (default: the number of CPUs)")
 	fs.IntVar(&f.opts.Prefetch, "prefetch", 0, "tasks held beyond slots, each waiting for a slot to free (default: 2 x slots; -1 for none)")
@@ -267,6 +299,7 @@ with backoff.`,
 	fs.DurationVar(&f.opts.KeepAlive, "keepalive", 10*time.Second, "MQTT keepalive; the broker publishes the node's will after 1.5 keepalives of silence")
 	fs.DurationVar(&f.opts.DrainTimeout, "drain-timeout", 30*time.Second, "on shutdown, time to finish running tasks")
 	fs.DurationVar(&f.delay, "task-delay", 0, "pause before each task, to watch scheduling on a fast machine")
+	f.mqtt.register(cmd, "the node id")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, such as 127.0.0.1:9101 (default: off)")
 	return cmd
 }

@@ -169,4 +169,23 @@ function connect() {
   events.onerror = () => { status.textContent = "reconnecting…"; };
 }
 
-connect();
+// start asks for the API token when the coordinator wants one, and keeps
+// it in a cookie that this page's requests and event stream all send.
+async function start() {
+  const probe = await fetch("/api/v1/stats");
+  if (probe.status !== 401) {
+    connect();
+    return;
+  }
+  document.getElementById("status").textContent = "API token needed";
+  const form = document.getElementById("login");
+  form.hidden = false;
+  form.addEventListener("submit", e => {
+    e.preventDefault();
+    const token = document.getElementById("token").value;
+    document.cookie = "mqcluster_token=" + encodeURIComponent(token) + "; path=/; SameSite=Strict";
+    location.reload();
+  });
+}
+
+start();
