@@ -5,9 +5,12 @@
  *
  *   mqc-node --broker tcp://127.0.0.1:1883 --id c-node-1 [--cluster NAME]
  *            [--buffer BYTES] [--heartbeat MS] [--keepalive S] [--task-delay MS]
+ *            [--ca FILE [--cert FILE --key FILE]] [--username NAME [--password-file FILE]]
  *
  * --task-delay holds each task that long before converting it, as a slow
  * board would take, so tests can kill the node in the middle of a task.
+ * With an ssl:// or mqtts:// broker URL the node connects over TLS; the
+ * password comes from MQC_PASSWORD or --password-file (see security.h).
  */
 #define _GNU_SOURCE /* SO_PROTOCOL */
 
@@ -25,6 +28,7 @@
 #include <unistd.h>
 
 #include "mqc/node.h"
+#include "security.h"
 
 /* The largest --buffer: a 256x256 RGB tile at 16 bits and the message head. */
 #define BUFFER_MAX (6 + 256 * 256 * 6 + 128)
@@ -42,6 +46,7 @@ typedef struct {
     uint32_t heartbeat_ms;
     int keepalive_s;
     uint32_t task_delay_ms;
+    security_t security;
 } options_t;
 
 typedef struct {
@@ -156,6 +161,11 @@ static int connect_once(app_t *app, const options_t *o, uint32_t session)
     c.cleansession = 1;
     c.will = &w;
     c.connectTimeout = 5;
+    /* The protocol is MQTT 3.1.1. Paho's default tries 3.1 after a rejected
+     * connect, and the return code of that attempt would replace the first. */
+    c.MQTTVersion = MQTTVERSION_3_1_1;
+    MQTTClient_SSLOptions ssl = MQTTClient_SSLOptions_initializer;
+    security_apply(&o->security, app->id, &c, &ssl);
     int rc = MQTTClient_connect(app->client, &c);
     if (rc != MQTTCLIENT_SUCCESS) {
         return rc;
@@ -167,6 +177,32 @@ static int connect_once(app_t *app, const options_t *o, uint32_t session)
     pthread_mutex_unlock(&app->lock);
     fprintf(stderr, "mqc-node %s: info: connected to %s, session %u\n", app->id, o->broker, (unsigned)session);
     return 0;
+}
+
+/* describe_connect_error returns what a failed MQTTClient_connect means: a
+ * CONNACK return code of MQTT 3.1.1 (1 to 5), or an error of Paho. */
+static const char *describe_connect_error(int rc, const options_t *o)
+{
+    switch (rc) {
+    case 1:
+        return "the broker does not accept MQTT 3.1.1";
+    case 2:
+        return "the broker rejected the client id: it must accept ids longer than 23 characters";
+    case 3:
+        return "the broker is unavailable";
+    case 4:
+        return "bad user name or password: check --username and " PASSWORD_ENV " or --password-file";
+    case 5:
+        return "not authorized: check --username and " PASSWORD_ENV " or --password-file, or --cert and --key";
+    case MQTTCLIENT_FAILURE:
+        if (o->security.tls) {
+            return "no connection or TLS handshake failed: check the address, that --ca signed the broker's "
+                   "certificate, and that the certificate names the host of --broker";
+        }
+        return "no connection: check the address and that the broker listens there";
+    default:
+        return MQTTClient_strerror(rc);
+    }
 }
 
 /* run reconnects with backoff for ever and polls the node until a signal. */
@@ -187,8 +223,8 @@ static void run(app_t *app, const options_t *o)
         if (!connected) {
             int rc = connect_once(app, o, session);
             if (rc != 0) {
-                fprintf(stderr, "mqc-node %s: warning: connect to %s failed (code %d), retrying in %ld ms\n", app->id,
-                        o->broker, rc, backoff);
+                fprintf(stderr, "mqc-node %s: warning: connect to %s failed (code %d: %s), retrying in %ld ms\n",
+                        app->id, o->broker, rc, describe_connect_error(rc, o), backoff);
                 sleep_ms(backoff);
                 backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
                 continue;
@@ -220,20 +256,42 @@ static void run(app_t *app, const options_t *o)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mqc-node --broker tcp://HOST:PORT --id NODE_ID [--cluster NAME] [--topic-root ROOT]\n"
-                    "                [--buffer BYTES] [--heartbeat MS] [--keepalive SECONDS] [--task-delay MS]\n");
+    fprintf(stderr,
+            "usage: mqc-node --broker tcp://HOST:PORT --id NODE_ID [--cluster NAME] [--topic-root ROOT]\n"
+            "                [--buffer BYTES] [--heartbeat MS] [--keepalive SECONDS] [--task-delay MS]\n"
+            "                [--ca FILE [--cert FILE --key FILE]] [--username NAME [--password-file FILE]]\n"
+            "\n"
+            "--broker takes tcp:// or mqtt://, or ssl:// or mqtts:// for TLS, which needs --ca: the PEM\n"
+            "certificate of the CA that signed the broker's certificate. The node checks that certificate\n"
+            "and that it names the host of --broker. --cert and --key are the PEM client certificate and\n"
+            "its key, for mutual TLS. The broker password is read from the environment variable\n"
+            PASSWORD_ENV " or from the first line of --password-file, never from a flag.\n");
 }
 
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    *o = (options_t){"tcp://127.0.0.1:1883", NULL, NULL, NULL, BUFFER_DEFAULT, 1000, 10, 0};
+    *o = (options_t){"tcp://127.0.0.1:1883", NULL, NULL, NULL, BUFFER_DEFAULT, 1000, 10, 0, {0}};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (security_reject_password_flag(flag) != 0) {
+            return -1;
+        }
+        /* A flag's value is the next argument. Of a --flag=VALUE, only the
+         * flag is printed, in case VALUE is a secret. */
+        int name_len = (int)strcspn(flag, "=");
+        if (flag[name_len] == '=') {
+            fprintf(stderr, "mqc-node: write %.*s VALUE, with a space, instead of %.*s=VALUE\n", name_len, flag,
+                    name_len, flag);
+            return -1;
+        }
         if (!value) {
             fprintf(stderr, "mqc-node: %s needs a value\n", flag);
             return -1;
         }
         i++;
+        if (security_flag(&o->security, flag, value)) {
+            continue;
+        }
         if (strcmp(flag, "--broker") == 0) {
             o->broker = value;
         } else if (strcmp(flag, "--id") == 0) {
@@ -267,7 +325,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         fprintf(stderr, "mqc-node: --keepalive must be at least 1 second\n");
         return -1;
     }
-    return 0;
+    return security_load(&o->security, o->broker);
 }
 
 int main(int argc, char **argv)
@@ -289,7 +347,7 @@ int main(int argc, char **argv)
     if (MQTTClient_create(&app.client, o.broker, mqc_node_client_id(&app.node), MQTTCLIENT_PERSISTENCE_NONE, NULL) !=
             MQTTCLIENT_SUCCESS ||
         MQTTClient_setCallbacks(app.client, &app, on_lost, on_message, NULL) != MQTTCLIENT_SUCCESS) {
-        fprintf(stderr, "mqc-node: invalid --broker %s: use tcp://host:port\n", o.broker);
+        fprintf(stderr, "mqc-node: invalid --broker %s: use tcp://HOST:PORT, or ssl://HOST:PORT for TLS\n", o.broker);
         return 2;
     }
     struct sigaction sa = {0};
