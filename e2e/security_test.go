@@ -1,0 +1,357 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/auth"
+	"github.com/mqcluster/mqcluster/broker"
+	"github.com/mqcluster/mqcluster/certs"
+	"github.com/mqcluster/mqcluster/cluster"
+	"github.com/mqcluster/mqcluster/coordinator"
+	"github.com/mqcluster/mqcluster/internal/testenv"
+	"github.com/mqcluster/mqcluster/jobs/builtin"
+	"github.com/mqcluster/mqcluster/protocol"
+)
+
+// securedCluster is a cluster whose embedded broker serves TLS, logs
+// clients in with a password file or a client certificate, and applies the
+// topic rules; its API needs a token.
+type securedCluster struct {
+	*cluster.Cluster
+	dir   string // certificates, keys and password files
+	ca    *certs.Authority
+	token string
+}
+
+// password returns the password of user name in the test's password file.
+func password(name string) string { return "pw-of-" + name }
+
+func startSecuredCluster(t *testing.T, brokerOpts broker.Options, nodes ...string) *securedCluster {
+	t.Helper()
+	sc := &securedCluster{dir: t.TempDir(), token: "test-api-token"}
+	var err error
+	if sc.ca, err = certs.NewAuthority("mqcluster test CA", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	sc.write(t, "ca.pem", sc.ca.CertPEM())
+	serverPEM, serverKey, err := sc.ca.Server([]string{"127.0.0.1", "localhost"}, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(serverPEM, serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(sc.ca.CertPEM())
+	users := auth.NewUsers()
+	for _, name := range nodes {
+		if err := users.Add(name, auth.RoleNode, password(name), bcrypt.MinCost); err != nil {
+			t.Fatal(err)
+		}
+		sc.write(t, name+".password", []byte(password(name)+"\n"))
+	}
+	brokerOpts.Users = users
+	brokerOpts.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
+	c, err := cluster.Start(context.Background(), cluster.Options{
+		BrokerAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Logger: testenv.Logger(t), Broker: brokerOpts,
+		Coordinator: coordinator.Options{APIToken: sc.token},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	sc.Cluster = c
+	return sc
+}
+
+func (sc *securedCluster) write(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(sc.dir, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// clientCert writes a client certificate of name with role, valid until
+// notAfter, signed by ca, and returns it as a TLS certificate.
+func clientCert(t *testing.T, ca *certs.Authority, name, role string, notAfter time.Time) tls.Certificate {
+	t.Helper()
+	certPEM, keyPEM, err := ca.Client(name, role, notAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair
+}
+
+// rawClient is a plain Paho client, which a test uses as a misbehaving or
+// unwelcome client of the broker.
+type rawClient struct {
+	client paho.Client
+	lost   chan error
+}
+
+// dialRaw connects to url as clientID with the given TLS client
+// certificate (if any) and user name and password (if any).
+func (sc *securedCluster) dialRaw(t *testing.T, url, clientID string, cert *tls.Certificate, user, pass string) (*rawClient, error) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(sc.ca.CertPEM())
+	cfg := &tls.Config{RootCAs: pool}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	rc := &rawClient{lost: make(chan error, 1)}
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID(clientID).SetProtocolVersion(4).
+		SetTLSConfig(cfg).SetUsername(user).SetPassword(pass).SetAutoReconnect(false).
+		SetConnectTimeout(5 * time.Second).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { rc.lost <- err })
+	rc.client = paho.NewClient(opts)
+	tok := rc.client.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		t.Fatalf("connect as %s: no answer in 10 s", clientID)
+	}
+	if tok.Error() != nil {
+		return nil, tok.Error()
+	}
+	t.Cleanup(func() { rc.client.Disconnect(100) })
+	return rc, nil
+}
+
+// Clients with no credentials, a wrong password, an expired certificate, a
+// certificate of another authority, or another node's client id are refused;
+// a right password or a valid certificate gets in.
+func TestSecuredBrokerRefusesStrangers(t *testing.T) {
+	sc := startSecuredCluster(t, broker.Options{}, "n1")
+	topics, _ := protocol.NewTopics("", "")
+	url := sc.BrokerURL
+	if !strings.HasPrefix(url, "ssl://") {
+		t.Fatalf("broker URL %s, want ssl://", url)
+	}
+	other, _ := certs.NewAuthority("another CA", time.Now().Add(time.Hour))
+	expired := clientCert(t, sc.ca, "n1", certs.RoleNode, time.Now().Add(-time.Minute))
+	foreign := clientCert(t, other, "n1", certs.RoleNode, time.Now().Add(time.Hour))
+	valid := clientCert(t, sc.ca, "n1", certs.RoleNode, time.Now().Add(time.Hour))
+	id := topics.NodeClientID("n1")
+
+	for _, tc := range []struct {
+		name       string
+		url        string
+		clientID   string
+		cert       *tls.Certificate
+		user, pass string
+		wantErr    string
+	}{
+		{"no credentials", url, id, nil, "", "", "not Authorized"},
+		{"wrong password", url, id, nil, "n1", "guess", "not Authorized"},
+		{"unknown user", url, id, nil, "n9", password("n1"), "not Authorized"},
+		{"expired certificate", url, id, &expired, "", "", "certificate"},
+		{"certificate of another authority", url, id, &foreign, "", "", "not Authorized"},
+		{"another node's client id", url, topics.NodeClientID("n2"), nil, "n1", password("n1"), "not Authorized"},
+		{"plain TCP to the TLS port", strings.Replace(url, "ssl://", "tcp://", 1), id, nil, "n1", password("n1"), "EOF"},
+		{"right password", url, id, nil, "n1", password("n1"), ""},
+		{"valid certificate", url, id, &valid, "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sc.dialRaw(t, tc.url, tc.clientID, tc.cert, tc.user, tc.pass)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.wantErr != "" && err == nil:
+				t.Error("let in")
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Logf("refused with %q (expected it to mention %q)", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// A node that logged in correctly but tries to read another node's tasks,
+// to subscribe to #, to publish a result for another node, or to publish
+// as the coordinator is refused each time, and the job in progress is
+// unaffected. So is an oversized packet.
+func TestSecuredBrokerContainsAMisbehavingNode(t *testing.T) {
+	sc := startSecuredCluster(t, broker.Options{MaxPacketSize: 1 << 20}, "n1", "n2", "evil")
+	topics, _ := protocol.NewTopics("", "")
+	for _, id := range []string{"n1", "n2"} {
+		startWorker(t, sc.BrokerURL, id, "--ca", filepath.Join(sc.dir, "ca.pem"),
+			"--password-file", filepath.Join(sc.dir, id+".password"))
+	}
+	waitFor(t, 20*time.Second, "n1 and n2 online", func() bool {
+		online := 0
+		for _, n := range sc.Coordinator.Nodes() {
+			if n.State == api.NodeOnline {
+				online++
+			}
+		}
+		return online == 2
+	})
+	job, err := sc.Coordinator.Submit(api.JobSpec{Name: "sleep", Tasks: builtin.Tasks(builtin.SleepKind, builtin.SleepPayload(40*time.Millisecond), 60)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func() *rawClient {
+		rc, err := sc.dialRaw(t, sc.BrokerURL, topics.NodeClientID("evil"), nil, "evil", password("evil"))
+		if err != nil {
+			t.Fatalf("evil's own login refused: %v", err)
+		}
+		return rc
+	}
+	evil := login()
+
+	seen := make(chan string, 100)
+	for _, filter := range []string{topics.Node("n2", protocol.ChannelTasks), "#", topics.AllNodes(protocol.ChannelResults)} {
+		tok := evil.client.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) { seen <- m.Topic() })
+		tok.WaitTimeout(5 * time.Second)
+		code := tok.(*paho.SubscribeToken).Result()[filter]
+		if code < 0x80 {
+			t.Errorf("subscribe to %s granted with QoS %d, want a failure code", filter, code)
+		}
+	}
+
+	forged, _ := protocol.Encode(&protocol.Results{Session: 1, Results: []protocol.Result{{ID: 1, Attempt: 1, Data: []byte("forged")}}})
+	fakeTask, _ := protocol.Encode(&protocol.Tasks{Epoch: 1, Tasks: []protocol.Task{{ID: 999, Attempt: 1, Kind: builtin.NoopKind}}})
+	fakeOnline, _ := protocol.Encode(&protocol.CoordinatorOnline{Epoch: 1})
+	for _, p := range []struct {
+		what, topic string
+		payload     []byte
+	}{
+		{"a result for another node", topics.Node("n2", protocol.ChannelResults), forged},
+		{"a task, as the coordinator", topics.Node("n1", protocol.ChannelTasks), fakeTask},
+		{"the coordinator's presence", topics.CoordinatorPresence(), fakeOnline},
+	} {
+		evil.client.Publish(p.topic, 1, false, p.payload)
+		select {
+		case <-evil.lost:
+			t.Logf("publishing %s closed evil's connection", p.what)
+		case <-time.After(5 * time.Second):
+			t.Errorf("publishing %s: the connection stayed open", p.what)
+		}
+		evil = login()
+	}
+	big := make([]byte, 2<<20)
+	evil.client.Publish(topics.Node("evil", protocol.ChannelResults), 1, false, big)
+	select {
+	case <-evil.lost:
+		t.Log("an oversized packet closed evil's connection")
+	case <-time.After(5 * time.Second):
+		t.Error("an oversized packet: the connection stayed open")
+	}
+
+	waitFor(t, 30*time.Second, "job done", func() bool {
+		j, _ := sc.Coordinator.Job(job.ID)
+		return j.Ended()
+	})
+	j, _ := sc.Coordinator.Job(job.ID)
+	if j.State != api.JobDone || j.Done != 60 {
+		t.Errorf("job %s with %d of 60 done, want done", j.State, j.Done)
+	}
+	st := sc.Coordinator.Stats()
+	if st.ForeignResults != 0 || st.Malformed != 0 {
+		t.Errorf("the coordinator saw %d foreign results and %d malformed messages, want none to get through", st.ForeignResults, st.Malformed)
+	}
+	select {
+	case topic := <-seen:
+		t.Errorf("evil received a message on %s", topic)
+	default:
+	}
+}
+
+// The HTTP API of a cluster with a token answers 401 without it, and the
+// CLI sends it from --token-file. The dashboard's files need no token.
+func TestAPIToken(t *testing.T) {
+	sc := startSecuredCluster(t, broker.Options{})
+	for _, tc := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/v1/nodes", "", http.StatusUnauthorized},
+		{"/api/v1/nodes", "wrong", http.StatusUnauthorized},
+		{"/metrics", "", http.StatusUnauthorized},
+		{"/api/v1/nodes", sc.token, http.StatusOK},
+		{"/metrics", sc.token, http.StatusOK},
+		{"/", "", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, sc.APIURL+tc.path, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s with token %q: %d, want %d", tc.path, tc.token, resp.StatusCode, tc.want)
+		}
+	}
+	code, _, stderr := runCLI(t, "nodes", "--server", sc.APIURL)
+	if code != 1 || !strings.Contains(stderr, "API token") {
+		t.Errorf("nodes without a token: exit %d, %q; want 1 and a message about the API token", code, stderr)
+	}
+	tokenFile := sc.write(t, "token", []byte(sc.token+"\n"))
+	if code, _, stderr := runCLI(t, "nodes", "--server", sc.APIURL, "--token-file", tokenFile); code != 0 {
+		t.Errorf("nodes with --token-file: exit %d: %s", code, stderr)
+	}
+}
+
+// up refuses to open a broker or an API to the network without
+// credentials, and says what to configure.
+func TestUpRefusesOpenNetworkAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--broker-addr", "0.0.0.0:0"}, "--users FILE"},
+		{[]string{"--api-addr", "0.0.0.0:0", "--broker-addr", "127.0.0.1:0"}, "--api-token-file"},
+	} {
+		args := append([]string{"up", "--data", "none"}, tc.args...)
+		code, _, stderr := runCLI(t, args...)
+		if code != 1 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "--insecure") {
+			t.Errorf("up %v: exit %d, %q; want 1 and a message naming %s and --insecure", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// The broker caps the connections from one address.
+func TestBrokerCapsConnectionsPerAddress(t *testing.T) {
+	b, err := broker.Start(broker.Options{Addr: "127.0.0.1:0", Logger: testenv.Logger(t), MaxConnsPerAddr: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	connect := func(id string) error {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID(id).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
+		tok := c.Connect()
+		tok.WaitTimeout(10 * time.Second)
+		if tok.Error() == nil {
+			t.Cleanup(func() { c.Disconnect(100) })
+		}
+		return tok.Error()
+	}
+	for i := range 3 {
+		if err := connect("c" + string(rune('0'+i))); err != nil {
+			t.Fatalf("connection %d of 3 refused: %v", i+1, err)
+		}
+	}
+	if err := connect("c3"); err == nil {
+		t.Error("a fourth connection from 127.0.0.1 was let in, with a cap of 3")
+	}
+}
