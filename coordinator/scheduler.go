@@ -63,9 +63,16 @@ func (q *queue) kindsByAge(kinds []string) []string {
 // scanLimit bounds how far take looks past tasks too large for a node.
 const scanLimit = 256
 
-// take removes and returns up to max queued tasks of kind whose payload is at
-// most maxPayload bytes and for which avoid returns false, oldest first.
-func (q *queue) take(kind string, max int, maxPayload uint32, avoid func(*task) bool, out []*task) []*task {
+// maxMessageBytes caps the payloads one tasks message carries, unless a
+// single payload is larger, so that batching never builds a packet that a
+// broker's packet size limit refuses.
+const maxMessageBytes = 8 << 20
+
+// take appends to out up to max queued tasks of kind whose payload is at
+// most maxPayload bytes and for which avoid returns false, oldest first,
+// while the payloads in out stay within *budget bytes (the first task
+// always fits). It removes them from the queue.
+func (q *queue) take(kind string, max int, maxPayload uint32, budget *int, avoid func(*task) bool, out []*task) []*task {
 	list := q.byKind[kind]
 	keep := list[:0]
 	scanned := 0
@@ -75,11 +82,15 @@ func (q *queue) take(kind string, max int, maxPayload uint32, avoid func(*task) 
 		switch {
 		case t.state != api.TaskQueued:
 			// finished while queued: drop it
+		case len(out) > 0 && len(t.payload) > *budget:
+			max = 0 // the message is full: leave t first in the queue
+			i--
 		case uint64(len(t.payload)) > uint64(maxPayload), avoid(t):
 			keep = append(keep, t)
 			scanned++
 		default:
 			out = append(out, t)
+			*budget -= len(t.payload)
 			max--
 		}
 	}
@@ -191,12 +202,16 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time, prefetchable map[s
 		return false
 	}
 	var picked []*task
+	budget := maxMessageBytes
+	for _, t := range o.tasks {
+		budget -= len(t.payload)
+	}
 	avoid := func(t *task) bool { return now.Before(t.notBefore) || c.betterNodeExistsLocked(t, nd) }
 	for _, kind := range c.queue.kindsByAge(nd.birth.Kinds) {
 		if prefetch && !prefetchable[kind] {
 			continue
 		}
-		picked = c.queue.take(kind, free-len(picked), nd.birth.MaxPayload, avoid, picked)
+		picked = c.queue.take(kind, free-len(picked), nd.birth.MaxPayload, &budget, avoid, picked)
 		if len(picked) == free {
 			break
 		}

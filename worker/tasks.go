@@ -181,13 +181,23 @@ func (w *Worker) queueResultLocked(kind string, r protocol.Result) {
 	w.signal(w.outboxReady)
 }
 
+// maxResultsBytes caps the outputs one results message carries, unless a
+// single output is larger, so that batching never builds a packet that a
+// broker's packet size limit refuses.
+const maxResultsBytes = 8 << 20
+
 // sendLoop publishes the results. Every result waiting when a publish starts
-// goes in that one message (up to Batch), so results batch up under load
-// while a lone result still leaves at once [P-31].
+// goes in that one message (up to Batch results and maxResultsBytes), so
+// results batch up under load while a lone result still leaves at once
+// [P-31].
 func (w *Worker) sendLoop(done <-chan struct{}) {
 	for {
 		w.mu.Lock()
-		n := min(len(w.outbox), w.opts.Batch)
+		n, size := 0, 0
+		for n < min(len(w.outbox), w.opts.Batch) && (n == 0 || size+len(w.outbox[n].Data) <= maxResultsBytes) {
+			size += len(w.outbox[n].Data)
+			n++
+		}
 		batch := append([]protocol.Result(nil), w.outbox[:n]...)
 		w.outbox = w.outbox[n:]
 		w.mu.Unlock()
