@@ -22,6 +22,7 @@ import (
 	"github.com/mqcluster/mqcluster/coordinator"
 	"github.com/mqcluster/mqcluster/internal/testenv"
 	"github.com/mqcluster/mqcluster/jobs/builtin"
+	imagejob "github.com/mqcluster/mqcluster/jobs/image"
 	"github.com/mqcluster/mqcluster/protocol"
 )
 
@@ -353,5 +354,49 @@ func TestBrokerCapsConnectionsPerAddress(t *testing.T) {
 	}
 	if err := connect("c3"); err == nil {
 		t.Error("a fourth connection from 127.0.0.1 was let in, with a cap of 3")
+	}
+}
+
+// Go workers and C nodes run the image job over TLS with passwords, and the
+// client reaches the API with its token: the output matches the one-process
+// conversion, and the C nodes did some of the tiles.
+func TestMixedClusterOverTLSWithPasswords(t *testing.T) {
+	nodes := []string{"go-1", "go-2", "c-1", "c-2"}
+	sc := startSecuredCluster(t, broker.Options{}, nodes...)
+	ca := filepath.Join(sc.dir, "ca.pem")
+	for _, id := range nodes {
+		pw := filepath.Join(sc.dir, id+".password")
+		if strings.HasPrefix(id, "go-") {
+			startWorker(t, sc.BrokerURL, id, "--ca", ca, "--password-file", pw, "--task-delay", "5ms")
+		} else {
+			startCNode(t, sc.BrokerURL, id, "--ca", ca, "--username", id, "--password-file", pw)
+		}
+	}
+	waitFor(t, 20*time.Second, "4 nodes online", func() bool {
+		online := 0
+		for _, n := range sc.Coordinator.Nodes() {
+			if n.State == api.NodeOnline {
+				online++
+			}
+		}
+		return online == 4
+	})
+	in := filepath.Join(imagesDir, "coffee.png")
+	out := filepath.Join(t.TempDir(), "gray.png")
+	token := sc.write(t, "token", []byte(sc.token+"\n"))
+	code, stdout, stderr := runCLI(t, "image", "grayscale", "--server", sc.APIURL, "--token-file", token,
+		"--tile", "64", in, out)
+	if code != 0 {
+		t.Fatalf("image grayscale: exit %d: %s", code, stderr)
+	}
+	sameBytes(t, "cluster over TLS", readFile(t, out), referenceOutput(t, in, ".png", 64, 64, imagejob.Luma))
+	t.Log(strings.TrimSpace(stdout))
+	done := map[string]uint64{}
+	for _, n := range sc.Coordinator.Nodes() {
+		done[n.ID] = n.Done
+	}
+	t.Logf("tasks done by node: %v", done)
+	if done["c-1"]+done["c-2"] == 0 {
+		t.Errorf("the C nodes did no tile over TLS: %v", done)
 	}
 }
