@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -398,5 +399,72 @@ func TestMixedClusterOverTLSWithPasswords(t *testing.T) {
 	t.Logf("tasks done by node: %v", done)
 	if done["c-1"]+done["c-2"] == 0 {
 		t.Errorf("the C nodes did no tile over TLS: %v", done)
+	}
+}
+
+// A secured `mqcluster up` as a user starts it: a password file made with
+// `mqcluster user add`, TLS for the broker and the API, an API token. A
+// worker process joins over TLS, the image job runs over HTTPS, and no
+// process prints the password or the token.
+func TestSecuredUpFromTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := certs.NewAuthority("mqcluster test CA", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverPEM, serverKey, err := ca.Server([]string{"127.0.0.1"}, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"ca.pem": ca.CertPEM(), "server.pem": serverPEM, "server-key.pem": serverKey,
+		"password": []byte("joiner-secret-1\n"), "token": []byte("api-secret-2\n")}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := func(name string) string { return filepath.Join(dir, name) }
+
+	add := exec.Command(testenv.Binary(t), "user", "add", "joiner", "--file", path("users.txt"))
+	add.Env, add.Stdin = testenv.RaceEnv(), strings.NewReader("joiner-secret-1\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("user add: %v: %s", err, out)
+	}
+
+	brokerAddr, apiAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	up := testenv.StartProcess(t, "up", "up", "--workers", "1", "--broker-addr", brokerAddr, "--api-addr", apiAddr,
+		"--data", t.TempDir(), "--users", path("users.txt"), "--tls-cert", path("server.pem"), "--tls-key", path("server-key.pem"),
+		"--api-token-file", path("token"), "--log-format", "text")
+	testenv.WaitListening(t, apiAddr, 20*time.Second)
+	w := startWorker(t, "ssl://"+brokerAddr, "joiner", "--ca", path("ca.pem"), "--password-file", path("password"))
+
+	server := "https://" + apiAddr
+	in := filepath.Join(imagesDir, "camera.png")
+	out := filepath.Join(t.TempDir(), "camera-gray.png")
+	waitFor(t, 20*time.Second, "2 nodes online", func() bool {
+		code, stdout, _ := runCLI(t, "nodes", "--server", server, "--api-ca", path("ca.pem"), "--token-file", path("token"))
+		return code == 0 && strings.Count(stdout, " online ") == 2
+	})
+	code, stdout, stderr := runCLI(t, "image", "grayscale", "--server", server, "--api-ca", path("ca.pem"),
+		"--token-file", path("token"), "--tile", "64", in, out)
+	if code != 0 {
+		t.Fatalf("image grayscale over HTTPS: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "on 2 nodes") {
+		t.Errorf("stdout %q, want the tiles on 2 nodes", stdout)
+	}
+	sameBytes(t, out, readFile(t, out), referenceOutput(t, in, ".png", 64, 64, imagejob.Luma))
+
+	if code, _, stderr := runCLI(t, "nodes", "--server", server, "--api-ca", path("ca.pem")); code == 0 {
+		t.Error("nodes over HTTPS without the token succeeded")
+	} else if !strings.Contains(stderr, "API token") {
+		t.Errorf("nodes without the token: %q, want a message about the API token", stderr)
+	}
+	for name, p := range map[string]*testenv.Process{"up": up, "worker": w} {
+		for _, line := range p.Output() {
+			if strings.Contains(line, "joiner-secret-1") || strings.Contains(line, "api-secret-2") {
+				t.Errorf("%s printed a secret: %s", name, line)
+			}
+		}
 	}
 }
