@@ -142,7 +142,8 @@ static char *read_password_file(const char *path)
     }
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        fprintf(stderr, "mqc-node: warning: other users can read --password-file %s: chmod 600 it\n", path);
+        fprintf(stderr, "mqc-node: warning: --password-file %s is open to its group or other users: chmod 600 it\n",
+                path);
     }
     char *line = NULL;
     size_t cap = 0;
