@@ -65,6 +65,10 @@ void app_main(void)
         return;
     }
 
+    if (node_mqtt_check_config() != ESP_OK) {
+        return; /* node_mqtt_check_config logged the setting to change */
+    }
+
     ESP_ERROR_CHECK(init_nvs());
     ESP_ERROR_CHECK(session_init());
     if (s_node_id[0] == '\0') {

@@ -41,6 +41,21 @@ static const char *TAG = "mqc_mqtt";
  * the esp-mqtt version that ESP-IDF v5.1.2 ships. */
 #define IDF_AT_LEAST_5_1_2 (ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 1, 2))
 
+/* Certificate verification flags of mbedTLS (MBEDTLS_X509_BADCERT_* in
+ * mbedtls/x509.h), which esp-mqtt reports in esp_tls_cert_verify_flags. */
+#define BADCERT_CN_MISMATCH 0x04
+#define BADCERT_NOT_TRUSTED 0x08
+
+#if CONFIG_MQC_BROKER_TLS
+/* The PEM files from main/certs/ that main/CMakeLists.txt embeds. The build
+ * ends each with a NUL, so esp-mqtt takes them as strings, with a length of 0. */
+extern const char ca_pem_start[] asm("_binary_ca_pem_start");
+#endif
+#if CONFIG_MQC_BROKER_TLS_CLIENT_CERT
+extern const char client_pem_start[] asm("_binary_client_pem_start");
+extern const char client_key_start[] asm("_binary_client_key_start");
+#endif
+
 static esp_mqtt_client_config_t s_config;
 static esp_mqtt_client_handle_t s_client;
 static atomic_bool s_started;
@@ -77,6 +92,23 @@ static void prepare_connection(esp_mqtt_client_handle_t client)
              s_session);
 }
 
+/* Logs why the broker's certificate failed verification, if it did. */
+static void log_certificate_error(const esp_mqtt_error_codes_t *error)
+{
+    int flags = error->esp_tls_cert_verify_flags;
+    if (flags == 0) {
+        return;
+    }
+    ESP_LOGE(TAG, "the certificate of %s failed verification (mbedTLS flags 0x%x)", CONFIG_MQC_BROKER_URI,
+             (unsigned)flags);
+    if (flags & BADCERT_NOT_TRUSTED) {
+        ESP_LOGE(TAG, "the CA in main/certs/ca.pem did not sign the broker's certificate");
+    }
+    if (flags & BADCERT_CN_MISMATCH) {
+        ESP_LOGE(TAG, "the broker's certificate does not name the host of \"Broker URI\" %s", CONFIG_MQC_BROKER_URI);
+    }
+}
+
 static void log_error(const esp_mqtt_event_t *event)
 {
     const esp_mqtt_error_codes_t *error = event->error_handle;
@@ -84,13 +116,14 @@ static void log_error(const esp_mqtt_event_t *event)
         return;
     }
     if (error->error_type == MQTT_ERROR_TYPE_TCP_TRANSPORT) {
-        ESP_LOGE(TAG, "network error with %s: socket errno %d (%s), esp-tls %s", CONFIG_MQC_BROKER_URI,
-                 error->esp_transport_sock_errno, strerror(error->esp_transport_sock_errno),
-                 esp_err_to_name(error->esp_tls_last_esp_err));
+        ESP_LOGE(TAG, "network error with %s: socket errno %d (%s), esp-tls %s, TLS stack error 0x%x",
+                 CONFIG_MQC_BROKER_URI, error->esp_transport_sock_errno, strerror(error->esp_transport_sock_errno),
+                 esp_err_to_name(error->esp_tls_last_esp_err), (unsigned)error->esp_tls_stack_err);
+        log_certificate_error(error);
     } else if (error->error_type == MQTT_ERROR_TYPE_CONNECTION_REFUSED) {
         ESP_LOGE(TAG,
-                 "%s refused the connection (CONNACK return code %d): check the broker user name and password, "
-                 "and that the broker accepts client id %s",
+                 "%s refused the connection (CONNACK return code %d): check the broker user name and password "
+                 "or the client certificate, and that the broker accepts client id %s",
                  CONFIG_MQC_BROKER_URI, (int)error->connect_return_code, node_task_client_id());
     } else {
         ESP_LOGE(TAG, "esp-mqtt reported error type %d", (int)error->error_type);
@@ -151,15 +184,51 @@ static void on_event(void *arg, esp_event_base_t base, int32_t event_id, void *e
     }
 }
 
+esp_err_t node_mqtt_check_config(void)
+{
+    /* esp-mqtt rejects a CA certificate with mqtt://, and esp-tls rejects an
+     * mqtts:// connection that has no way to verify the broker. */
+    bool tls_uri = strncmp(CONFIG_MQC_BROKER_URI, "mqtts://", strlen("mqtts://")) == 0;
+#if CONFIG_MQC_BROKER_TLS
+    bool tls_on = true;
+#else
+    bool tls_on = false;
+#endif
+    if (tls_uri && !tls_on) {
+        ESP_LOGE(TAG,
+                 "\"Broker URI\" %s uses TLS, but no CA certificate is set: turn on \"Verify the broker with "
+                 "main/certs/ca.pem\" under \"mqcluster node\" in idf.py menuconfig, then build and flash again",
+                 CONFIG_MQC_BROKER_URI);
+        return ESP_ERR_INVALID_ARG;
+    }
+    if (tls_on && !tls_uri) {
+        ESP_LOGE(TAG,
+                 "TLS is on under \"mqcluster node\", but \"Broker URI\" %s is not mqtts://: set it to "
+                 "mqtts://HOST:PORT in idf.py menuconfig, then build and flash again",
+                 CONFIG_MQC_BROKER_URI);
+        return ESP_ERR_INVALID_ARG;
+    }
+    return ESP_OK;
+}
+
 esp_err_t node_mqtt_start(const char *node_id)
 {
     s_node_id = node_id;
     s_config = (esp_mqtt_client_config_t){
         .broker.address.uri = CONFIG_MQC_BROKER_URI,
+#if CONFIG_MQC_BROKER_TLS
+        /* esp-tls checks the broker's certificate against this CA and checks
+         * that it names the host of the URI. */
+        .broker.verification.certificate = ca_pem_start,
+#endif
         .credentials.client_id = node_task_client_id(),
         /* esp-mqtt leaves an empty user name or password out of CONNECT. */
         .credentials.username = CONFIG_MQC_BROKER_USERNAME,
         .credentials.authentication.password = CONFIG_MQC_BROKER_PASSWORD,
+#if CONFIG_MQC_BROKER_TLS_CLIENT_CERT
+        .credentials.authentication.certificate = client_pem_start,
+        .credentials.authentication.key = client_key_start,
+#endif
         .session.keepalive = CONFIG_MQC_KEEPALIVE_S,
         .session.disable_clean_session = false, /* the protocol uses clean sessions */
         .network.reconnect_timeout_ms = RECONNECT_MS,

@@ -8,6 +8,10 @@
 
 #include "esp_err.h"
 
+/* Checks that the TLS setting matches the scheme of the broker URI. Returns
+ * ESP_ERR_INVALID_ARG after logging the setting to change, else ESP_OK. */
+esp_err_t node_mqtt_check_config(void);
+
 /* Creates and starts the client. It connects with the client id of
  * node_task_client_id() and names the node node_id in its logs; node_id must
  * outlive the client. */
