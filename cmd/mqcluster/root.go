@@ -52,6 +52,7 @@ func newRootCommand() *cobra.Command {
 		newJobCommand(g),
 		newCancelCommand(g),
 		newBenchCommand(g),
+		newCertsCommand(g),
 	)
 	return root
 }
