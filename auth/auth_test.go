@@ -97,6 +97,7 @@ func TestRules(t *testing.T) {
 		{coord, "mqc/v1/default/nodes/n7/tasks", true, true},
 		{coord, "mqc/v1/default/nodes/n7/results", true, false},
 		{coord, "mqc/v1/default/coordinator/presence", true, true},
+		{coord, "mqc/v1/default/coordinator/presence", false, true},
 		{coord, "#", false, false},
 		{stranger, "mqc/v1/default/coordinator/presence", false, false},
 	} {

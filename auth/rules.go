@@ -19,7 +19,7 @@ type Identity struct {
 //     subscribes only to its own tasks and presence and to the
 //     coordinator's presence;
 //   - the coordinator publishes tasks and its own presence, and subscribes
-//     to every node's presence, heartbeat and results;
+//     to its presence and every node's presence, heartbeat and results;
 //   - nobody subscribes to # or to other nodes' tasks.
 type Rules struct {
 	Topics protocol.Topics
@@ -69,6 +69,7 @@ func (r Rules) patterns(id Identity, write bool) []string {
 		return []string{t.AllNodes(protocol.ChannelTasks), t.CoordinatorPresence()}
 	case id.Role == RoleCoordinator:
 		return []string{
+			t.CoordinatorPresence(), // to see another coordinator of the cluster
 			t.AllNodes(protocol.ChannelPresence),
 			t.AllNodes(protocol.ChannelHeartbeat),
 			t.AllNodes(protocol.ChannelResults),

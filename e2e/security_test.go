@@ -34,6 +34,7 @@ type securedCluster struct {
 	*cluster.Cluster
 	dir   string // certificates, keys and password files
 	ca    *certs.Authority
+	users *auth.Users // the broker's accounts; a test may add some
 	token string
 }
 
@@ -65,7 +66,7 @@ func startSecuredCluster(t *testing.T, brokerOpts broker.Options, nodes ...strin
 		}
 		sc.write(t, name+".password", []byte(password(name)+"\n"))
 	}
-	brokerOpts.Users = users
+	brokerOpts.Users, sc.users = users, users
 	brokerOpts.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven}
 	c, err := cluster.Start(context.Background(), cluster.Options{
 		BrokerAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Logger: testenv.Logger(t), Broker: brokerOpts,
@@ -466,5 +467,32 @@ func TestSecuredUpFromTheCommandLine(t *testing.T) {
 				t.Errorf("%s printed a secret: %s", name, line)
 			}
 		}
+	}
+}
+
+// A worker with a wrong password stops at once with a message that says
+// what to check, instead of retrying for ever; a second coordinator on a
+// secured broker still sees the first one and stops.
+func TestSecuredBrokerWrongPasswordAndSecondCoordinator(t *testing.T) {
+	sc := startSecuredCluster(t, broker.Options{}, "n1")
+	wrong := sc.write(t, "wrong.password", []byte("not-the-password\n"))
+	code, _, stderr := runCLI(t, "worker", "--broker", sc.BrokerURL, "--id", "n1",
+		"--ca", filepath.Join(sc.dir, "ca.pem"), "--password-file", wrong)
+	if code != 1 || !strings.Contains(stderr, "--username and the password") {
+		t.Errorf("worker with a wrong password: exit %d, %q; want 1 and what to check", code, stderr)
+	}
+	if strings.Contains(stderr, "not-the-password") {
+		t.Error("the worker printed the password")
+	}
+
+	// A second coordinator with an account of its own.
+	if err := sc.users.Add("coord2", auth.RoleCoordinator, "coord2-password", bcrypt.MinCost); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "coordinator", "--broker", sc.BrokerURL, "--ca", filepath.Join(sc.dir, "ca.pem"),
+		"--username", "coord2", "--password-file", sc.write(t, "coord2.password", []byte("coord2-password\n")),
+		"--api-addr", testenv.FreeAddr(t), "--data", "none")
+	if code == 0 || !strings.Contains(stderr, "another coordinator of this cluster is online") {
+		t.Errorf("second coordinator: exit %d, %q; want a non-zero exit and the reason", code, stderr)
 	}
 }

@@ -158,8 +158,13 @@ func (c *Conn) clientOptions(server string) *paho.ClientOptions {
 			}
 		}).
 		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
-			if failed, ok := n.(paho.ConnectionNotificationBrokerFailed); ok {
-				c.connectFailed(server, failed.Reason)
+			switch n := n.(type) {
+			case paho.ConnectionNotificationBrokerFailed: // no connection, or no TLS handshake
+				c.connectFailed(server, n.Reason)
+			case paho.ConnectionNotificationFailed: // also a CONNACK that refused the client
+				if refusal(n.Reason) {
+					c.connectFailed(server, n.Reason)
+				}
 			}
 		}).
 		// Each reconnect is a new session with a will of its own.
@@ -188,7 +193,7 @@ func (c *Conn) connectFailed(server string, err error) {
 	defer c.mu.Unlock()
 	c.lastErr = err
 	c.failures++
-	refused := errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
+	refused := refusal(err)
 	if refused {
 		select {
 		case c.refused <- err:
@@ -206,6 +211,11 @@ func (c *Conn) connectFailed(server string, err error) {
 	}
 	c.opts.Logger.Warn("connect to broker failed, retrying", "broker", server, "client", c.opts.ClientID,
 		"attempts", c.failures, "error", err)
+}
+
+// refusal reports whether err is a broker's refusal of the credentials.
+func refusal(err error) bool {
+	return errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
 }
 
 const credentialsHint = "check --username and the password (MQCLUSTER_PASSWORD or --password-file), " +
@@ -228,7 +238,11 @@ func (c *Conn) onConnect() {
 	}
 	c.mu.Unlock()
 	for filter, s := range subs {
-		c.client.Subscribe(filter, s.qos, c.wrap(s.handler)).WaitTimeout(10 * time.Second)
+		tok := c.client.Subscribe(filter, s.qos, c.wrap(s.handler))
+		tok.WaitTimeout(10 * time.Second)
+		if err := subackError(tok, filter); err != nil {
+			c.opts.Logger.Error("subscription refused after a reconnect", "client", c.opts.ClientID, "error", err)
+		}
 	}
 	if c.opts.OnConnect != nil {
 		c.opts.OnConnect(c.session.Load())
@@ -260,7 +274,24 @@ func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h transpo
 	c.mu.Lock()
 	c.subs[filter] = subscription{qos: qos, handler: h}
 	c.mu.Unlock()
-	return wait(ctx, c.client.Subscribe(filter, qos, c.wrap(h)), "subscribe to "+filter)
+	tok := c.client.Subscribe(filter, qos, c.wrap(h))
+	if err := wait(ctx, tok, "subscribe to "+filter); err != nil {
+		return err
+	}
+	return subackError(tok, filter)
+}
+
+// subackError returns an error if the broker refused the subscription to
+// filter in its SUBACK, as a broker does when its ACL denies it.
+func subackError(tok paho.Token, filter string) error {
+	st, ok := tok.(*paho.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	if code, found := st.Result()[filter]; found && code >= 0x80 {
+		return fmt.Errorf("subscribe to %s: the broker refused it (SUBACK code 0x%02x); check that the broker's ACL lets this user read it", filter, code)
+	}
+	return nil
 }
 
 // Close implements transport.Conn. It waits up to 250 ms for work in flight.
