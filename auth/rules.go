@@ -20,7 +20,7 @@ type Identity struct {
 //     coordinator's presence;
 //   - the coordinator publishes tasks and its own presence, and subscribes
 //     to its presence and every node's presence, heartbeat and results;
-//   - nobody subscribes to # or to other nodes' tasks.
+//   - no identity subscribes to # or to other nodes' tasks.
 type Rules struct {
 	Topics protocol.Topics
 }

@@ -68,9 +68,9 @@ func (g *guard) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool 
 	if !g.secured() {
 		return true
 	}
-	id, how, ok := g.identify(cl, pk)
+	id, reason, ok := g.identify(cl, pk)
 	if !ok {
-		g.warn("refused a client: "+how, "remote", cl.Net.Remote, "client", cl.ID, "username", string(pk.Connect.Username))
+		g.warn("refused a client: "+reason, "remote", cl.Net.Remote, "client", cl.ID, "username", string(pk.Connect.Username))
 		return false
 	}
 	if !g.rules.ClientIDAllowed(id, cl.ID) {
