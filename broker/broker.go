@@ -5,6 +5,7 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -66,10 +67,11 @@ func (o Options) Secured() bool {
 
 // Broker is a running embedded broker.
 type Broker struct {
-	server   *mochi.Server
-	addr     net.Addr
-	scheme   string
-	internal net.Addr // the plain listener for in-process clients
+	server    *mochi.Server
+	addr      net.Addr
+	scheme    string
+	internal  net.Addr       // the plain listener for in-process clients
+	listeners []net.Listener // closed first by Close
 }
 
 // Start listens on opts.Addr and serves MQTT until Close.
@@ -124,6 +126,7 @@ func Start(opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	internal := ln.Addr()
+	open := []net.Listener{ln}
 	if opts.TLS != nil {
 		// Clients in this process connect on a loopback listener without
 		// TLS, so that they need no certificate that names this host. They
@@ -139,6 +142,7 @@ func Start(opts Options) (*Broker, error) {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
 		internal = iln.Addr()
+		open = append(open, iln)
 	}
 	if err := server.Serve(); err != nil {
 		server.Close()
@@ -148,7 +152,7 @@ func Start(opts Options) (*Broker, error) {
 	if opts.TLS != nil {
 		scheme = "ssl"
 	}
-	return &Broker{server: server, addr: ln.Addr(), scheme: scheme, internal: internal}, nil
+	return &Broker{server: server, addr: ln.Addr(), scheme: scheme, internal: internal, listeners: open}, nil
 }
 
 // Addr returns the address the broker listens on, as host:port.
@@ -164,7 +168,25 @@ func (b *Broker) InternalURL() string { return "tcp://" + b.internal.String() }
 
 // Close stops the listener and disconnects every client. Clients that had a
 // will get it published, as with any broker that goes away.
-func (b *Broker) Close() error { return b.server.Close() }
+func (b *Broker) Close() error {
+	// mochi v2.7.9's Close deadlocks if a client leaves while it lists the
+	// clients of a listener (its GetByListener takes a read lock twice;
+	// mochi-mqtt/server issue 488). So stop taking clients, let every
+	// client go, and wait for them to be gone before calling it.
+	for _, ln := range b.listeners {
+		ln.Close()
+	}
+	for _, cl := range b.server.Clients.GetAll() {
+		cl.Stop(errClosing)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for b.server.Clients.Len() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return b.server.Close()
+}
+
+var errClosing = errors.New("the broker is closing")
 
 // levelFilter passes on only the records at min or above.
 type levelFilter struct {
