@@ -132,3 +132,15 @@ func TestCNodeRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestCNodeHelp(t *testing.T) {
+	for _, flag := range []string{"--help", "-h"} {
+		code, stdout, stderr := runCommand(t, testenv.CNode(t), flag)
+		if code != 0 {
+			t.Errorf("mqc-node %s: exit %d, want 0; stderr %q", flag, code, stderr)
+		}
+		if !strings.Contains(stdout, "usage: mqc-node --broker") {
+			t.Errorf("mqc-node %s: stdout %q, want the usage", flag, stdout)
+		}
+	}
+}

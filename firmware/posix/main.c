@@ -11,6 +11,14 @@
  * board would take, so tests can kill the node in the middle of a task.
  * With an ssl:// or mqtts:// broker URL the node connects over TLS; the
  * password comes from MQC_PASSWORD or --password-file (see security.h).
+ *
+ * Threads: the main thread makes every call into the node, and so every
+ * blocking Paho call. Paho's MQTTClient_run thread reads all packets: the
+ * SUBACK that MQTTClient_subscribe waits for, the PUBACK that a QoS 1
+ * MQTTClient_publish waits for while another is unacknowledged, and every
+ * message, which it passes to on_message. So on_message must never wait for
+ * the main thread: it takes only the inbox's lock, which no thread holds
+ * across a Paho call, and the main loop hands the inbox to the node.
  */
 #define _GNU_SOURCE /* SO_PROTOCOL */
 
@@ -21,6 +29,7 @@
 #include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +46,10 @@
 
 static uint8_t buffer[BUFFER_MAX];
 
+/* Maximum number of received messages handed to the node per turn of the
+ * main loop, so that a burst of messages does not hold up its polls. */
+#define DELIVER_MAX 64
+
 typedef struct {
     const char *broker;
     const char *id;
@@ -49,11 +62,31 @@ typedef struct {
     security_t security;
 } options_t;
 
+/* A message as Paho delivers it, in the inbox, which owns both pointers. */
+typedef struct received {
+    struct received *next;
+    char *topic;
+    size_t topic_len;
+    MQTTClient_message *message;
+} received_t;
+
+/*
+ * The received messages, oldest first. NOTE: it has no bound, like Paho's
+ * own queue of received messages. It grows only while the main thread waits
+ * in a Paho call or converts a tile, because the main loop empties it every
+ * 2 ms or so.
+ */
+typedef struct {
+    pthread_mutex_t lock; /* guards the fields below; never held across a Paho or node call */
+    received_t *first;
+    received_t *last;
+} inbox_t;
+
 typedef struct {
     MQTTClient client;
-    pthread_mutex_t lock; /* serializes every call into node */
-    mqc_node_t node;
-    volatile sig_atomic_t lost;
+    mqc_node_t node; /* only the main thread touches it */
+    inbox_t inbox;
+    atomic_bool lost; /* set by Paho's thread when the connection drops */
     const char *id;
 } app_t;
 
@@ -94,31 +127,85 @@ static int subscribe(void *ctx, const char *topic, int qos)
     return MQTTClient_subscribe(app->client, topic, qos) == MQTTCLIENT_SUCCESS ? 0 : -1;
 }
 
-/* on_message runs on Paho's thread. Paho hands over whole messages, so each
- * is one chunk at offset 0. */
+/*
+ * on_message runs on Paho's thread and appends the message to the inbox. If
+ * malloc fails it returns 0, and Paho keeps the message and calls again on a
+ * later turn of its loop.
+ */
 static int on_message(void *ctx, char *topic, int topic_len, MQTTClient_message *m)
 {
     app_t *app = ctx;
-    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
-    pthread_mutex_lock(&app->lock);
-    mqc_node_on_data(&app->node, topic, tlen, m->payload, (size_t)m->payloadlen, 0, (size_t)m->payloadlen);
-    pthread_mutex_unlock(&app->lock);
-    MQTTClient_freeMessage(&m);
-    MQTTClient_free(topic);
+    received_t *r = malloc(sizeof(*r));
+    if (!r) {
+        return 0;
+    }
+    *r = (received_t){NULL, topic, topic_len > 0 ? (size_t)topic_len : strlen(topic), m};
+    inbox_t *inbox = &app->inbox;
+    pthread_mutex_lock(&inbox->lock);
+    if (inbox->last) {
+        inbox->last->next = r;
+    } else {
+        inbox->first = r;
+    }
+    inbox->last = r;
+    pthread_mutex_unlock(&inbox->lock);
     return 1;
 }
 
+/* take_received removes the oldest message from the inbox and returns it,
+ * or NULL if the inbox is empty. */
+static received_t *take_received(inbox_t *inbox)
+{
+    pthread_mutex_lock(&inbox->lock);
+    received_t *r = inbox->first;
+    if (r) {
+        inbox->first = r->next;
+        if (!inbox->first) {
+            inbox->last = NULL;
+        }
+    }
+    pthread_mutex_unlock(&inbox->lock);
+    return r;
+}
+
+static void free_received(received_t *r)
+{
+    MQTTClient_freeMessage(&r->message);
+    MQTTClient_free(r->topic);
+    free(r);
+}
+
+/* deliver_received hands the node up to DELIVER_MAX messages from the
+ * inbox. Paho hands over whole messages, so each is one chunk at offset 0. */
+static void deliver_received(app_t *app)
+{
+    received_t *r;
+    for (int i = 0; i < DELIVER_MAX && (r = take_received(&app->inbox)) != NULL; i++) {
+        size_t len = (size_t)r->message->payloadlen;
+        mqc_node_on_data(&app->node, r->topic, r->topic_len, r->message->payload, len, 0, len);
+        free_received(r);
+    }
+}
+
+/* on_lost runs on one of Paho's threads. */
 static void on_lost(void *ctx, char *cause)
 {
     app_t *app = ctx;
     fprintf(stderr, "mqc-node %s: warning: connection lost (%s), reconnecting\n", app->id, cause ? cause : "no cause");
-    app->lost = 1;
+    atomic_store(&app->lost, true);
 }
 
+/* sleep_ms sleeps ms milliseconds, or less once a signal has set stopping.
+ * It sleeps in steps of at most 50 ms, because the signal may go to one of
+ * Paho's threads and then does not interrupt this one. */
 static void sleep_ms(long ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stopping) {
+    while (ms > 0 && !stopping) {
+        long step = ms < 50 ? ms : 50;
+        struct timespec ts = {0, step * 1000000L};
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stopping) {
+        }
+        ms -= step;
     }
 }
 
@@ -144,11 +231,9 @@ static int connect_once(app_t *app, const options_t *o, uint32_t session)
 {
     uint8_t will[16];
     const char *will_topic;
-    pthread_mutex_lock(&app->lock);
     size_t will_len = mqc_node_will(&app->node, session, &will_topic, will, sizeof(will));
     char topic[MQC_TOPIC_MAX];
     snprintf(topic, sizeof(topic), "%s", will_topic);
-    pthread_mutex_unlock(&app->lock);
 
     MQTTClient_willOptions w = MQTTClient_willOptions_initializer;
     w.topicName = topic;
@@ -166,16 +251,18 @@ static int connect_once(app_t *app, const options_t *o, uint32_t session)
     c.MQTTVersion = MQTTVERSION_3_1_1;
     MQTTClient_SSLOptions ssl = MQTTClient_SSLOptions_initializer;
     security_apply(&o->security, app->id, &c, &ssl);
+    /* Cleared before connecting, so that a loss right after the connect
+     * stays seen. Paho calls on_lost only for an established connection. */
+    atomic_store(&app->lost, false);
     int rc = MQTTClient_connect(app->client, &c);
     if (rc != MQTTCLIENT_SUCCESS) {
         return rc;
     }
-    app->lost = 0;
     disable_nagle();
-    pthread_mutex_lock(&app->lock);
-    mqc_node_on_connect(&app->node, session);
-    pthread_mutex_unlock(&app->lock);
     fprintf(stderr, "mqc-node %s: info: connected to %s, session %u\n", app->id, o->broker, (unsigned)session);
+    /* Subscribes and publishes the birth. The retained messages of the
+     * subscribed topics wait in the inbox until the main loop takes them. */
+    mqc_node_on_connect(&app->node, session);
     return 0;
 }
 
@@ -232,15 +319,14 @@ static void run(app_t *app, const options_t *o)
             connected = true;
             backoff = 100;
         }
-        if (app->lost) {
-            pthread_mutex_lock(&app->lock);
+        /* The messages that arrived before a loss go first, as they came. */
+        deliver_received(app);
+        if (atomic_load(&app->lost)) {
             mqc_node_on_disconnect(&app->node);
-            pthread_mutex_unlock(&app->lock);
             connected = false;
             session++;
             continue;
         }
-        pthread_mutex_lock(&app->lock);
         if (app->node.task_ready && !delaying) {
             delaying = true;
             ready_at = now_ms(NULL);
@@ -249,17 +335,18 @@ static void run(app_t *app, const options_t *o)
             mqc_node_poll(&app->node);
             delaying = false;
         }
-        pthread_mutex_unlock(&app->lock);
         sleep_ms(2);
     }
 }
 
-static void usage(void)
+/* usage prints the help: to stdout for --help, to stderr after an error. */
+static void usage(FILE *out)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: mqc-node --broker tcp://HOST:PORT --id NODE_ID [--cluster NAME] [--topic-root ROOT]\n"
             "                [--buffer BYTES] [--heartbeat MS] [--keepalive SECONDS] [--task-delay MS]\n"
             "                [--ca FILE [--cert FILE --key FILE]] [--username NAME [--password-file FILE]]\n"
+            "       mqc-node --help\n"
             "\n"
             "--broker takes tcp:// or mqtt://, or ssl:// or mqtts:// for TLS, which needs --ca: the PEM\n"
             "certificate of the CA that signed the broker's certificate. The node checks that certificate\n"
@@ -268,11 +355,19 @@ static void usage(void)
             PASSWORD_ENV " or from the first line of --password-file, never from a flag.\n");
 }
 
+/* Return value of parse_options for --help or -h. */
+#define PARSE_HELP 1
+
+/* parse_options fills o from the flags. Returns 0, PARSE_HELP, or -1 after
+ * printing what is wrong. */
 static int parse_options(int argc, char **argv, options_t *o)
 {
     *o = (options_t){"tcp://127.0.0.1:1883", NULL, NULL, NULL, BUFFER_DEFAULT, 1000, 10, 0, {0}};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            return PARSE_HELP;
+        }
         if (security_reject_password_flag(flag) != 0) {
             return -1;
         }
@@ -331,13 +426,18 @@ static int parse_options(int argc, char **argv, options_t *o)
 int main(int argc, char **argv)
 {
     options_t o;
-    if (parse_options(argc, argv, &o) != 0) {
-        usage();
+    int parsed = parse_options(argc, argv, &o);
+    if (parsed == PARSE_HELP) {
+        usage(stdout);
+        return 0;
+    }
+    if (parsed != 0) {
+        usage(stderr);
         return 2;
     }
     static app_t app;
     app.id = o.id;
-    pthread_mutex_init(&app.lock, NULL);
+    pthread_mutex_init(&app.inbox.lock, NULL);
     mqc_platform_t platform = {&app, publish, subscribe, now_ms, log_line};
     mqc_node_config_t cfg = {o.id, o.root, o.cluster, "mqcluster-posix/0.1.0", o.heartbeat_ms};
     if (!mqc_node_init(&app.node, &cfg, &platform, buffer, o.buffer)) {
@@ -359,11 +459,14 @@ int main(int argc, char **argv)
             (unsigned)mqc_node_max_payload(o.buffer));
     run(&app, &o);
 
-    pthread_mutex_lock(&app.lock);
     mqc_node_leave(&app.node);
-    pthread_mutex_unlock(&app.lock);
     MQTTClient_disconnect(app.client, 1000);
     MQTTClient_destroy(&app.client);
+    /* Paho's thread has stopped: nothing adds to the inbox any more. */
+    received_t *r;
+    while ((r = take_received(&app.inbox)) != NULL) {
+        free_received(r);
+    }
     fprintf(stderr, "mqc-node %s: info: stopped, %llu tasks done\n", o.id, (unsigned long long)app.node.stats.tasks_done);
     return 0;
 }
