@@ -496,3 +496,37 @@ func TestSecuredBrokerWrongPasswordAndSecondCoordinator(t *testing.T) {
 		t.Errorf("second coordinator: exit %d, %q; want a non-zero exit and the reason", code, stderr)
 	}
 }
+
+// A worker whose TLS settings cannot work stops at once and names the
+// setting to fix. One that mixes up a TLS port and a plain one keeps
+// retrying, since a broker can also close connections while it starts,
+// and says which scheme to use.
+func TestWorkerNamesTheTLSSettingToFix(t *testing.T) {
+	sc := startSecuredCluster(t, broker.Options{}, "n1")
+	pw := filepath.Join(sc.dir, "n1.password")
+	plain := "tcp://" + testenv.FreeAddr(t)
+	b, err := broker.Start(broker.Options{Addr: strings.TrimPrefix(plain, "tcp://"), Logger: testenv.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no --ca", []string{"--broker", sc.BrokerURL, "--password-file", pw}, "give --ca"},
+	} {
+		args := append([]string{"worker", "--id", "n1"}, tc.args...)
+		start := time.Now()
+		code, _, stderr := runCLI(t, args...)
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, %q; want 1 and %q", tc.name, code, stderr, tc.want)
+		}
+		t.Logf("%s: stopped after %v", tc.name, time.Since(start).Round(time.Millisecond))
+	}
+	w := startWorker(t, strings.Replace(sc.BrokerURL, "ssl://", "tcp://", 1), "n1", "--password-file", pw)
+	w.WaitOutput(t, "use ssl://", 20*time.Second)
+	w = startWorker(t, strings.Replace(plain, "tcp://", "ssl://", 1), "n1", "--ca", filepath.Join(sc.dir, "ca.pem"), "--password-file", pw)
+	w.WaitOutput(t, "use tcp://", 20*time.Second)
+}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/mqcluster/mqcluster/transport"
 )
@@ -38,12 +37,15 @@ type Conn struct {
 	creds   Credentials
 	session atomic.Uint32
 
-	mu         sync.Mutex
-	subs       map[string]subscription // by filter
-	lastErr    error                   // last failed connection attempt
-	refused    chan error              // gets the first refusal of the credentials
-	lastLogged time.Time               // when a failed attempt was last logged
-	failures   int                     // failed attempts since the last connection
+	mu      sync.Mutex
+	subs    map[string]subscription // by filter
+	lastErr error                   // last failed connection attempt
+	fatal   chan error              // gets the first failure that retrying cannot fix
+	// everConnected is set once a connection was up: later failures are
+	// retried whatever they are, since settings that worked may work again.
+	everConnected bool
+	lastLogged    time.Time // when a failed attempt was last logged
+	failures      int       // failed attempts since the last connection
 }
 
 type subscription struct {
@@ -82,7 +84,7 @@ func DialWith(ctx context.Context, broker string, creds Credentials, opts transp
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Conn{opts: opts, creds: creds, subs: map[string]subscription{}, refused: make(chan error, 1)}
+	c := &Conn{opts: opts, creds: creds, subs: map[string]subscription{}, fatal: make(chan error, 1)}
 	c.session.Store(opts.FirstSession)
 	c.client = paho.NewClient(c.clientOptions(server))
 
@@ -93,13 +95,17 @@ func DialWith(ctx context.Context, broker string, creds Credentials, opts transp
 			return nil, fmt.Errorf("connect to %s: %w", server, err)
 		}
 		return c, nil
-	case err := <-c.refused:
-		// Retrying with the same credentials would fail the same way.
+	case err := <-c.fatal:
+		// Retrying with the same settings would fail the same way.
 		c.client.Disconnect(0)
-		return nil, fmt.Errorf("connect to %s as client %s: %w; %s", server, opts.ClientID, err, credentialsHint)
+		return nil, fmt.Errorf("connect to %s as client %s: %w; %s", server, opts.ClientID, err, diagnose(err, server).hint)
 	case <-ctx.Done():
 		c.client.Disconnect(0)
-		return nil, fmt.Errorf("connect to %s: %w (last error: %v); is the broker running at that address?", server, ctx.Err(), c.lastError())
+		last := c.lastError()
+		if hint := diagnose(last, server).hint; last != nil && hint != "" {
+			return nil, fmt.Errorf("connect to %s: %w (last error: %v); %s", server, ctx.Err(), last, hint)
+		}
+		return nil, fmt.Errorf("connect to %s: %w (last error: %v); is the broker running at that address?", server, ctx.Err(), last)
 	}
 }
 
@@ -162,9 +168,7 @@ func (c *Conn) clientOptions(server string) *paho.ClientOptions {
 			case paho.ConnectionNotificationBrokerFailed: // no connection, or no TLS handshake
 				c.connectFailed(server, n.Reason)
 			case paho.ConnectionNotificationFailed: // also a CONNACK that refused the client
-				if refusal(n.Reason) {
-					c.connectFailed(server, n.Reason)
-				}
+				c.connectFailed(server, n.Reason)
 			}
 		}).
 		// Each reconnect is a new session with a will of its own.
@@ -189,37 +193,31 @@ func (c *Conn) setWill(o *paho.ClientOptions, session uint32) {
 // connectFailed records a failed attempt and logs it, at most every 5 s, so
 // that a program waiting for its broker says so.
 func (c *Conn) connectFailed(server string, err error) {
+	if err == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lastErr = err
 	c.failures++
-	refused := refusal(err)
-	if refused {
+	d := diagnose(err, server)
+	if d.fatal && !c.everConnected {
 		select {
-		case c.refused <- err:
+		case c.fatal <- err:
 		default:
 		}
+		return // Dial returns it; nothing is retried
 	}
 	if time.Since(c.lastLogged) < 5*time.Second {
 		return
 	}
 	c.lastLogged = time.Now()
-	if refused {
-		c.opts.Logger.Error("the broker refused the credentials, retrying", "broker", server, "client", c.opts.ClientID,
-			"attempts", c.failures, "error", err, "hint", credentialsHint)
-		return
+	args := []any{"broker", server, "client", c.opts.ClientID, "attempts", c.failures, "error", err}
+	if d.hint != "" {
+		args = append(args, "hint", d.hint)
 	}
-	c.opts.Logger.Warn("connect to broker failed, retrying", "broker", server, "client", c.opts.ClientID,
-		"attempts", c.failures, "error", err)
+	c.opts.Logger.Warn("connect to broker failed, retrying", args...)
 }
-
-// refusal reports whether err is a broker's refusal of the credentials.
-func refusal(err error) bool {
-	return errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) || errors.Is(err, packets.ErrorRefusedNotAuthorised)
-}
-
-const credentialsHint = "check --username and the password (MQCLUSTER_PASSWORD or --password-file), " +
-	"or the client certificate; a node's user name must be its node id"
 
 func (c *Conn) lastError() error {
 	c.mu.Lock()
@@ -232,6 +230,7 @@ func (c *Conn) lastError() error {
 func (c *Conn) onConnect() {
 	c.mu.Lock()
 	c.failures = 0
+	c.everConnected = true
 	subs := make(map[string]subscription, len(c.subs))
 	for f, s := range c.subs {
 		subs[f] = s
