@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
@@ -41,16 +43,25 @@ func (f *mqttClientFlags) register(cmd *cobra.Command, defaultUser string) {
 	fs.StringVar(&f.passwordFile, "password-file", "", "file whose first line is the MQTT password (or set "+envPassword+")")
 }
 
-// credentials returns the MQTT credentials; defaultUser is the user name
-// when a password is given without one.
-func (f *mqttClientFlags) credentials(defaultUser string) (mqtt.Credentials, error) {
+// credentials returns the MQTT credentials for broker; defaultUser is the
+// user name when a password is given without one. It warns on log about
+// a password that would cross the network in clear.
+func (f *mqttClientFlags) credentials(defaultUser, broker string, log *slog.Logger) (mqtt.Credentials, error) {
+	if f.passwordFile != "" && os.Getenv(envPassword) != "" {
+		return mqtt.Credentials{}, fmt.Errorf("--password-file and %s are both set: keep one, so that it is clear which password is used", envPassword)
+	}
 	password, err := secret(f.passwordFile, envPassword, "--password-file")
 	if err != nil {
 		return mqtt.Credentials{}, err
 	}
+	warnLooseFile(f.passwordFile, "--password-file", log)
 	creds := mqtt.Credentials{Username: f.username, Password: password}
 	if creds.Username == "" && password != "" {
 		creds.Username = defaultUser
+	}
+	normal, _ := mqtt.BrokerURL(broker)
+	if u, err := url.Parse(normal); err == nil && password != "" && u.Scheme == "tcp" && !isLoopback(u.Host) {
+		log.Warn("the MQTT password will cross the network in clear: use ssl:// with --ca", "broker", broker)
 	}
 	if f.ca == "" && f.cert == "" {
 		return creds, nil
@@ -113,6 +124,18 @@ func secret(file, env, flag string) (string, error) {
 		return "", fmt.Errorf("%s %s: the first line is empty", flag, file)
 	}
 	return line, nil
+}
+
+// warnLooseFile warns on log if the secret file path, given with flag, is
+// readable by other users.
+func warnLooseFile(path, flag string, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		log.Warn("a secret file is readable by other users: chmod 600 it", "flag", flag, "path", path,
+			"mode", info.Mode().Perm().String())
+	}
 }
 
 // serverFlags secure what `up` and `coordinator` serve: the embedded
@@ -190,11 +213,12 @@ func (f *serverFlags) brokerOptions(addr string, tlsConfig *tls.Config) (broker.
 
 // apiToken returns the API token, and refuses an open API on a
 // non-loopback address.
-func (f *serverFlags) apiToken(addr string) (string, error) {
+func (f *serverFlags) apiToken(addr string, log *slog.Logger) (string, error) {
 	token, err := secret(f.apiTokenFile, envAPIToken, "--api-token-file")
 	if err != nil {
 		return "", err
 	}
+	warnLooseFile(f.apiTokenFile, "--api-token-file", log)
 	if token == "" && !isLoopback(addr) && !f.insecure {
 		return "", fmt.Errorf("--api-addr %s is reachable from the network and the API has no token: "+
 			"give --api-token-file FILE or set %s, or --insecure to let anyone on the network in", addr, envAPIToken)
@@ -250,19 +274,28 @@ func (f *apiClientFlags) client(server string) (*client.Client, error) {
 // secureUp sets the security of `up`: the embedded broker's accounts and
 // TLS, or the credentials for an external --broker, and the API's token
 // and TLS.
-func (f *serverFlags) secureUp(opts *cluster.Options, mf *mqttClientFlags) error {
+func (f *serverFlags) secureUp(opts *cluster.Options, mf *mqttClientFlags, log *slog.Logger) error {
 	tlsConfig, err := f.serverTLS()
 	if err != nil {
 		return err
 	}
 	opts.APITLS = tlsConfig
-	if opts.Coordinator.APIToken, err = f.apiToken(opts.APIAddr); err != nil {
+	if opts.Coordinator.APIToken, err = f.apiToken(opts.APIAddr, log); err != nil {
 		return err
 	}
 	if opts.BrokerURL != "" {
-		opts.Credentials, err = mf.credentials("coordinator")
+		opts.Credentials, err = mf.credentials("coordinator", opts.BrokerURL, log)
 		return err
 	}
-	opts.Broker, err = f.brokerOptions(opts.BrokerAddr, tlsConfig)
-	return err
+	if opts.Broker, err = f.brokerOptions(opts.BrokerAddr, tlsConfig); err != nil {
+		return err
+	}
+	if opts.Broker.Users != nil && tlsConfig == nil && !isLoopback(opts.BrokerAddr) {
+		log.Warn("the broker takes passwords without TLS on a network address, so they cross the network in clear: "+
+			"give --tls-cert and --tls-key", "broker_addr", opts.BrokerAddr)
+	}
+	if opts.Coordinator.APIToken != "" && tlsConfig == nil && !isLoopback(opts.APIAddr) {
+		log.Warn("the API takes its token without TLS on a network address: give --tls-cert and --tls-key", "api_addr", opts.APIAddr)
+	}
+	return nil
 }

@@ -114,7 +114,7 @@ join by connecting to the broker address; stop with Ctrl-C.`,
 				return err
 			}
 			opts.Logger, opts.APIAddr = log, cf.apiAddr
-			if err := sf.secureUp(&opts, &mf); err != nil {
+			if err := sf.secureUp(&opts, &mf, log); err != nil {
 				return err
 			}
 			if opts.Coordinator.Store, err = cf.openStore(log); err != nil {
@@ -168,11 +168,11 @@ for the same --cluster stops with an error.`,
 				return err
 			}
 			opts.Logger = log
-			creds, err := mf.credentials("coordinator")
+			creds, err := mf.credentials("coordinator", brokerURL, log)
 			if err != nil {
 				return err
 			}
-			if opts.APIToken, err = sf.apiToken(cf.apiAddr); err != nil {
+			if opts.APIToken, err = sf.apiToken(cf.apiAddr, log); err != nil {
 				return err
 			}
 			apiTLS, err := sf.serverTLS()
@@ -266,7 +266,7 @@ with backoff.`,
 				return err
 			}
 			opts.Logger, opts.Software = log, software()
-			creds, err := f.mqtt.credentials(opts.NodeID)
+			creds, err := f.mqtt.credentials(opts.NodeID, f.broker, log)
 			if err != nil {
 				return err
 			}
