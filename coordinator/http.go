@@ -51,14 +51,39 @@ func (c *Coordinator) Handler() http.Handler {
 }
 
 // TokenCookie is the cookie in which the dashboard keeps the API token, so
-// that its EventSource, which cannot set headers, sends it too.
+// that its EventSource, which cannot set headers, sends it too. POST /login
+// sets it, HttpOnly so that no script can read it.
 const TokenCookie = "mqcluster_token"
+
+// login checks the token of a dashboard's login form and sets TokenCookie.
+func login(w http.ResponseWriter, r *http.Request, valid func(string) bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	token := r.PostFormValue("token")
+	if !valid(token) {
+		writeError(w, http.StatusUnauthorized, errors.New("wrong API token"))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: TokenCookie, Value: url.QueryEscape(token), Path: "/",
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+	w.WriteHeader(http.StatusNoContent)
+}
 
 // requireToken lets through the dashboard's own files, which hold no data,
 // and requests that carry token as a bearer token or in TokenCookie.
 func requireToken(h http.Handler, token string) http.Handler {
 	want := sha256.Sum256([]byte(token))
+	valid := func(got string) bool {
+		// Comparing hashes takes the same time whatever the length of got.
+		sum := sha256.Sum256([]byte(got))
+		return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" && r.Method == http.MethodPost {
+			login(w, r, valid)
+			return
+		}
 		if !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/metrics" {
 			h.ServeHTTP(w, r)
 			return
@@ -66,13 +91,11 @@ func requireToken(h http.Handler, token string) http.Handler {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			if cookie, err := r.Cookie(TokenCookie); err == nil {
-				got, err = url.QueryUnescape(cookie.Value) // the dashboard escapes it
+				got, err = url.QueryUnescape(cookie.Value)
 				ok = err == nil
 			}
 		}
-		// Comparing hashes takes the same time whatever the length of got.
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+		if !ok || !valid(got) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mqcluster"`)
 			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong API token: send the header "+
 				"Authorization: Bearer TOKEN, with the token of the coordinator's --api-token-file or MQCLUSTER_API_TOKEN"))

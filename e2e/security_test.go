@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,8 +306,32 @@ func TestAPIToken(t *testing.T) {
 			t.Errorf("GET %s with token %q: %d, want %d", tc.path, tc.token, resp.StatusCode, tc.want)
 		}
 	}
+	// The dashboard's login: a wrong token is refused, a right one sets an
+	// HttpOnly cookie that the API then accepts.
+	if resp, err := http.PostForm(sc.APIURL+"/login", url.Values{"token": {"wrong"}}); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("login with a wrong token: %d, want 401", resp.StatusCode)
+	}
+	resp, err := http.PostForm(sc.APIURL+"/login", url.Values{"token": {sc.token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login cookies %+v, want one HttpOnly, SameSite=Strict cookie", cookies)
+	}
+	req, _ := http.NewRequest(http.MethodGet, sc.APIURL+"/api/v1/nodes", nil)
+	req.AddCookie(cookies[0])
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/v1/nodes with the login cookie: %d, want 200", resp.StatusCode)
+	}
+
 	code, _, stderr := runCLI(t, "nodes", "--server", sc.APIURL)
-	if code != 1 || !strings.Contains(stderr, "API token") {
+	if code != 1 || !strings.Contains(stderr, "--token-file") {
 		t.Errorf("nodes without a token: exit %d, %q; want 1 and a message about the API token", code, stderr)
 	}
 	tokenFile := sc.write(t, "token", []byte(sc.token+"\n"))

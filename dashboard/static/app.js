@@ -169,22 +169,28 @@ function connect() {
   events.onerror = () => { status.textContent = "reconnecting…"; };
 }
 
-// start asks for the API token when the coordinator wants one, and keeps
-// it in a cookie that this page's requests and event stream all send.
+// start asks for the API token when the coordinator wants one. POST /login
+// checks it and sets a cookie, which no script can read, that this page's
+// requests and event stream then send.
 async function start() {
   const probe = await fetch("/api/v1/stats");
   if (probe.status !== 401) {
     connect();
     return;
   }
-  document.getElementById("status").textContent = "API token needed";
+  const status = document.getElementById("status");
+  status.textContent = "API token needed";
   const form = document.getElementById("login");
   form.hidden = false;
-  form.addEventListener("submit", e => {
+  form.addEventListener("submit", async e => {
     e.preventDefault();
-    const token = document.getElementById("token").value;
-    document.cookie = "mqcluster_token=" + encodeURIComponent(token) + "; path=/; SameSite=Strict";
-    location.reload();
+    const body = new URLSearchParams({ token: document.getElementById("token").value });
+    const res = await fetch("/login", { method: "POST", body });
+    if (res.ok) {
+      location.reload();
+    } else {
+      status.textContent = "wrong API token";
+    }
   });
 }
 
