@@ -50,6 +50,9 @@ type Options struct {
 	// MaxUpload bounds the body of a job submission, in bytes; default
 	// DefaultMaxUpload.
 	MaxUpload int64
+	// ConflictWindow is how long a node id stays in conflict after the
+	// last sign of a second process; default 60 s.
+	ConflictWindow time.Duration
 	// APIToken, if set, is the bearer token the HTTP API requires of every
 	// request but those for the dashboard's own files.
 	APIToken string
@@ -83,6 +86,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxUpload <= 0 {
 		o.MaxUpload = DefaultMaxUpload
+	}
+	if o.ConflictWindow <= 0 {
+		o.ConflictWindow = 60 * time.Second
 	}
 	if o.MaxResults <= 0 {
 		o.MaxResults = 256 << 20

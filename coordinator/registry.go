@@ -28,7 +28,7 @@ type node struct {
 	// accepted results; 0 until the first.
 	bytesPerSecond float64
 	conflict       bool        // another process uses this node id; see noteSessionLocked
-	sessions       []time.Time // when births or heartbeats of older sessions came, in the last conflictWindow
+	sessions       []time.Time // when births or heartbeats of older sessions came, in the last ConflictWindow
 	maxSession     uint32      // the newest session seen
 }
 
@@ -37,19 +37,17 @@ type node struct {
 // sessions upwards, so their sessions interleave and a session older than
 // the newest seen keeps coming back. A restarted node never does that,
 // because its sessions only grow: a late resent birth or a board whose
-// counter was reset brings an older session back only once. conflictSessions such events within conflictWindow mark
-// the id as in conflict; conflictWindow without one clears it.
-const (
-	conflictSessions = 3
-	conflictWindow   = 60 * time.Second
-)
+// counter was reset brings an older session back only once.
+// conflictSessions such events within Options.ConflictWindow mark the id as
+// in conflict; a ConflictWindow without one clears it.
+const conflictSessions = 3
 
 // noteSessionLocked records a birth or a heartbeat of a session older than
 // the newest of n, and reports an id conflict when they come too fast.
 func (c *Coordinator) noteSessionLocked(n *node, now time.Time) {
 	kept := n.sessions[:0]
 	for _, at := range n.sessions {
-		if now.Sub(at) < conflictWindow {
+		if now.Sub(at) < c.opts.ConflictWindow {
 			kept = append(kept, at)
 		}
 	}
@@ -60,7 +58,7 @@ func (c *Coordinator) noteSessionLocked(n *node, now time.Time) {
 	n.conflict = true
 	c.stats.IDConflicts++
 	c.log.Error("node id used by more than one process: it gets no tasks until one stops; give each process its own --id",
-		"node", n.id, "new_sessions", len(n.sessions), "window", conflictWindow.String())
+		"node", n.id, "new_sessions", len(n.sessions), "window", c.opts.ConflictWindow.String())
 	for ref, a := range n.inflight {
 		delete(n.inflight, ref)
 		if a.state == attemptRunning {
@@ -72,9 +70,9 @@ func (c *Coordinator) noteSessionLocked(n *node, now time.Time) {
 // clearConflictsLocked lifts the conflict of ids whose sessions settled.
 func (c *Coordinator) clearConflictsLocked(now time.Time) {
 	for _, n := range c.nodes {
-		if n.conflict && len(n.sessions) > 0 && now.Sub(n.sessions[len(n.sessions)-1]) >= conflictWindow {
+		if n.conflict && len(n.sessions) > 0 && now.Sub(n.sessions[len(n.sessions)-1]) >= c.opts.ConflictWindow {
 			n.conflict, n.sessions = false, nil
-			c.log.Info("node id conflict over: no older session for "+conflictWindow.String(), "node", n.id)
+			c.log.Info("node id conflict over: no older session for "+c.opts.ConflictWindow.String(), "node", n.id)
 			c.kick()
 		}
 	}
@@ -173,7 +171,10 @@ func (c *Coordinator) handleBirth(b *protocol.Birth) {
 	wasOnline, oldSession := n.online, n.birth.Session
 	inflight := len(n.inflight)
 	n.birth = *b
-	if !known || olderSession(n.maxSession, b.Session) {
+	// An offline node's newest session is gone, so the one announcing now
+	// is the newest alive: after a second process with this id stops, the
+	// first one's heartbeats must no longer count as a conflict.
+	if !known || !wasOnline || olderSession(n.maxSession, b.Session) {
 		n.maxSession = b.Session
 	}
 	n.birth.Kinds = slices.Clone(b.Kinds)
@@ -218,6 +219,11 @@ func (c *Coordinator) handleDeath(id string, d *protocol.Death) {
 		return
 	}
 	if d.Session != n.birth.Session {
+		if d.Session == n.maxSession {
+			// The newest process with this id is gone, while an older one
+			// holds the node: its heartbeats no longer mean a conflict.
+			n.maxSession = n.birth.Session
+		}
 		c.stats.StalePresence++
 		c.mu.Unlock()
 		c.log.Info("ignored stale will", "node", id, "will_session", d.Session, "session", n.birth.Session)

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mqcluster/mqcluster/api"
+	"github.com/mqcluster/mqcluster/cluster"
+	"github.com/mqcluster/mqcluster/coordinator"
+	"github.com/mqcluster/mqcluster/internal/testenv"
 )
 
 // Two worker processes started with one id: the coordinator marks the id as
@@ -41,4 +45,30 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// Once the second process with the id stops, the conflict lifts after the
+// conflict window and the first process gets tasks again.
+func TestDuplicateNodeIDConflictLifts(t *testing.T) {
+	c, err := cluster.Start(context.Background(), cluster.Options{
+		BrokerAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Logger: testenv.Logger(t),
+		Coordinator: coordinator.Options{ConflictWindow: 3 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	tc := &testCluster{Cluster: c, connects: map[string]time.Time{}}
+	startWorker(t, tc.BrokerURL, "twin-id")
+	second := startWorker(t, tc.BrokerURL, "twin-id")
+	waitFor(t, 30*time.Second, "id conflict reported", func() bool { return tc.nodeState("twin-id") == api.NodeConflict })
+	second.Signal(syscall.SIGTERM)
+	<-second.Done()
+	took := waitFor(t, 30*time.Second, "conflict lifted", func() bool { return tc.nodeState("twin-id") == api.NodeOnline })
+	t.Logf("conflict lifted %v after the second process stopped (window 3s)", took)
+	job, _ := tc.Coordinator.Submit(sleepJob(3, time.Millisecond))
+	waitFor(t, 10*time.Second, "job done on the remaining process", func() bool {
+		j, _ := tc.Coordinator.Job(job.ID)
+		return j.State == api.JobDone
+	})
 }
