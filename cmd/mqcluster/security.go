@@ -155,12 +155,12 @@ func (f *serverFlags) register(cmd *cobra.Command, embeddedBroker bool) {
 	what := "the HTTP API"
 	if embeddedBroker {
 		what = "the embedded broker and the HTTP API"
-		fs.StringVar(&f.users, "users", "", "password file of the embedded broker; make it with `mqcluster user add`")
+		fs.StringVar(&f.users, "users", "", "password file of the embedded broker; make it with: mqcluster user add")
 		fs.StringVar(&f.clientCA, "client-ca", "", "PEM file of the authority whose client certificates the embedded broker accepts (mutual TLS)")
 		fs.Uint32Var(&f.maxPacket, "max-packet", broker.DefaultMaxPacketSize, "largest MQTT packet a client may send to the embedded broker, in bytes")
 		fs.IntVar(&f.maxConnsPerAddr, "max-conns-per-addr", broker.DefaultMaxConnsPerAddr, "most connections to the embedded broker from one IP address")
 	}
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate with which "+what+" serve TLS; make one with `mqcluster certs init`")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate with which "+what+" serve TLS; make one with: mqcluster certs init")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM key of --tls-cert")
 	fs.StringVar(&f.apiTokenFile, "api-token-file", "", "file whose first line is the bearer token the HTTP API requires (or set "+envAPIToken+")")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow listening on a non-loopback address with no credentials, so that anyone on the network gets in")

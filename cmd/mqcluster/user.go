@@ -58,7 +58,11 @@ bcrypt hashes only, and is readable by its owner only.`,
 			if err := users.Save(file); err != nil {
 				return fmt.Errorf("--file: %w", err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "user %s (%s) saved in %s; %d users in the file\n", name, role, file, users.Len())
+			count := fmt.Sprintf("%d users", users.Len())
+			if users.Len() == 1 {
+				count = "1 user"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user %s (%s) saved in %s, which now has %s\n", name, role, file, count)
 			return nil
 		},
 	}
