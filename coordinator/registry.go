@@ -30,6 +30,15 @@ type node struct {
 	conflict       bool        // another process uses this node id; see noteSessionLocked
 	sessions       []time.Time // when births or heartbeats of older sessions came, in the last ConflictWindow
 	maxSession     uint32      // the newest session seen
+	maxSeen        time.Time   // when maxSession was last heard from; zero once its death came
+}
+
+// newerAlive reports whether a session newer than session was heard from
+// recently: then a message of session means a second process with the id.
+// Once the newest process stops, the older one's messages no longer count,
+// so the conflict lifts after the window.
+func (n *node) newerAlive(session uint32, now time.Time) bool {
+	return olderSession(session, n.maxSession) && !n.maxSeen.IsZero() && now.Sub(n.maxSeen) < 3*n.heartbeatInterval()
 }
 
 // Two processes with one node id take turns kicking each other off the
@@ -149,7 +158,7 @@ func (c *Coordinator) handleBirth(b *protocol.Birth) {
 		}
 		return
 	}
-	if known && olderSession(b.Session, n.maxSession) {
+	if known && n.newerAlive(b.Session, now) {
 		c.noteSessionLocked(n, now)
 	}
 	if known && n.online && olderSession(b.Session, n.birth.Session) {
@@ -171,11 +180,11 @@ func (c *Coordinator) handleBirth(b *protocol.Birth) {
 	wasOnline, oldSession := n.online, n.birth.Session
 	inflight := len(n.inflight)
 	n.birth = *b
-	// An offline node's newest session is gone, so the one announcing now
-	// is the newest alive: after a second process with this id stops, the
-	// first one's heartbeats must no longer count as a conflict.
-	if !known || !wasOnline || olderSession(n.maxSession, b.Session) {
+	if !known || olderSession(n.maxSession, b.Session) {
 		n.maxSession = b.Session
+	}
+	if b.Session == n.maxSession {
+		n.maxSeen = now
 	}
 	n.birth.Kinds = slices.Clone(b.Kinds)
 	n.kinds = map[string]bool{}
@@ -220,9 +229,7 @@ func (c *Coordinator) handleDeath(id string, d *protocol.Death) {
 	}
 	if d.Session != n.birth.Session {
 		if d.Session == n.maxSession {
-			// The newest process with this id is gone, while an older one
-			// holds the node: its heartbeats no longer mean a conflict.
-			n.maxSession = n.birth.Session
+			n.maxSeen = time.Time{} // the newest process with this id is gone
 		}
 		c.stats.StalePresence++
 		c.mu.Unlock()
@@ -247,8 +254,11 @@ func (c *Coordinator) handleHeartbeat(id string, m protocol.Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.nodes[id]
-	if n != nil && olderSession(hb.Session, n.maxSession) {
-		// A heartbeat of an older session while a newer one is current:
+	if n != nil && hb.Session == n.maxSession {
+		n.maxSeen = time.Now()
+	}
+	if n != nil && n.newerAlive(hb.Session, time.Now()) {
+		// A heartbeat of an older session while a newer one is alive:
 		// two processes share the id.
 		c.noteSessionLocked(n, time.Now())
 	}

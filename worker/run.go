@@ -59,6 +59,7 @@ func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
 	first := uint32(time.Now().UnixMilli())<<4 | uint32(rand.IntN(16))
 	presence := w.opts.Topics.Node(w.opts.NodeID, protocol.ChannelPresence)
 	started := make(chan struct{})
+	w.session.Store(first) // before dialling: OnConnect may store a later one
 	conn, err := dial(ctx, transport.Options{
 		ClientID:     w.opts.Topics.NodeClientID(w.opts.NodeID),
 		KeepAlive:    w.opts.KeepAlive,
@@ -68,11 +69,13 @@ func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
 			return transport.Will{Topic: presence, Payload: b, QoS: 1, Retain: true}
 		},
 		OnConnect: func(session uint32) {
+			w.session.Store(session)
 			select {
 			case <-started:
-				w.session.Store(session)
 				w.announce(session)
-			default: // the first connection, which connect announces below
+			default:
+				// The first connection dropped before connect announced
+				// it: connect announces this one instead, below.
 			}
 		},
 		OnConnectionLost: func(err error) {
@@ -84,7 +87,6 @@ func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
 		return err
 	}
 	w.conn = conn
-	w.session.Store(first)
 	// The connection can drop right after it is made, for example when
 	// another process with this node id takes it over; the client
 	// reconnects by itself, so subscribing is tried again.
@@ -104,7 +106,10 @@ func (w *Worker) connect(ctx context.Context, dial transport.Dialer) error {
 		}
 	}
 	close(started)
-	w.announce(first)
+	// The session of the latest connection, which is first unless the
+	// first connection dropped while subscribing, for example because
+	// another process with this node id took it over.
+	w.announce(w.session.Load())
 	return nil
 }
 
