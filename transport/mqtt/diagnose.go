@@ -10,9 +10,9 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
-// diagnosis says what a failed connection attempt means for the user.
+// diagnosis is the meaning of a failed connection attempt for the user.
 type diagnosis struct {
-	hint string // what to check, or "" when the broker may simply be down
+	hint string // the settings to check, or "" when the broker may simply be down
 	// fatal means the same settings will fail the same way, so the first
 	// connection gives up at once rather than retrying.
 	fatal bool
@@ -28,7 +28,7 @@ func diagnose(err error, server string) diagnosis {
 	var header tls.RecordHeaderError
 	switch {
 	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
-		return diagnosis{fatal: true, hint: "the broker refused this client: check --username and the password " +
+		return diagnosis{fatal: true, hint: "the broker rejected this client: check --username and the password " +
 			"(MQCLUSTER_PASSWORD or --password-file), or --cert and --key; a node's user name must be its node id"}
 	case errors.As(err, &unknownAuthority):
 		return diagnosis{fatal: true, hint: "the broker's certificate is not signed by a trusted authority: " +
@@ -42,7 +42,7 @@ func diagnose(err error, server string) diagnosis {
 	case errors.As(err, &header), tlsURL && strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
 		return diagnosis{fatal: true, hint: "the broker does not speak TLS on this port: use tcp:// for a plain port"}
 	case tlsURL && strings.Contains(err.Error(), "remote error: tls:"):
-		return diagnosis{fatal: true, hint: "the broker refused the TLS handshake: if it requires a client " +
+		return diagnosis{fatal: true, hint: "the broker rejected the TLS handshake: if it requires a client " +
 			"certificate, check --cert and --key and that the broker trusts their authority"}
 	case tlsURL && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
 		return diagnosis{hint: "the broker closed the connection during the TLS handshake: " +
