@@ -206,6 +206,7 @@ func Start(ctx context.Context, dial transport.Dialer, opts Options) (*Coordinat
 	go c.dispatchLoop()
 	go c.sweepLoop()
 	c.log.Info("coordinator started", "cluster", opts.Topics.Prefix(), "epoch", c.epoch)
+	c.logNodesAtStart()
 	return c, nil
 }
 

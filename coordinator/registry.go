@@ -196,6 +196,11 @@ func (c *Coordinator) handleBirth(b *protocol.Birth) {
 	c.mu.Unlock()
 
 	switch {
+	case (!known || !wasOnline) && !c.started.Load():
+		// The retained births of nodes arrive while Start checks for another
+		// coordinator. If there is one, this coordinator stops, so these
+		// are not news yet: logNodesAtStart logs them once it runs.
+		c.log.Debug("node seen at start", "node", b.NodeID, "session", b.Session)
 	case !known || !wasOnline:
 		c.log.Info("node joined", "node", b.NodeID, "session", b.Session, "kinds", b.Kinds,
 			"slots", b.Slots, "batch", b.Batch, "max_payload", b.MaxPayload, "software", b.Software)
@@ -413,4 +418,21 @@ func (c *Coordinator) wakeDelayedLocked(now time.Time) {
 	}
 	clear(c.delayed[len(kept):])
 	c.delayed = kept
+}
+
+// logNodesAtStart logs the nodes that announced themselves before the
+// coordinator was known to be the only one.
+func (c *Coordinator) logNodesAtStart() {
+	c.mu.Lock()
+	var births []protocol.Birth
+	for _, id := range c.nodeOrder {
+		if n := c.nodes[id]; n.online {
+			births = append(births, n.birth)
+		}
+	}
+	c.mu.Unlock()
+	for _, b := range births {
+		c.log.Info("node joined", "node", b.NodeID, "session", b.Session, "kinds", b.Kinds,
+			"slots", b.Slots, "batch", b.Batch, "max_payload", b.MaxPayload, "software", b.Software)
+	}
 }
