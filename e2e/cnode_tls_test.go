@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strings"
@@ -189,8 +186,6 @@ topic read mqc/v1/default/nodes/+/presence
 // password file, and stops it when the test ends.
 func startTLSMosquitto(t *testing.T) *tlsMosquitto {
 	t.Helper()
-	bin := lookMosquitto(t, "mosquitto")
-	passwd := lookMosquitto(t, "mosquitto_passwd")
 	dir := t.TempDir()
 
 	notAfter := time.Now().Add(time.Hour)
@@ -198,19 +193,14 @@ func startTLSMosquitto(t *testing.T) *tlsMosquitto {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &tlsMosquitto{CAFile: filepath.Join(dir, "ca.pem"), ca: ca, passwords: map[string]string{}}
+	b := &tlsMosquitto{CAFile: filepath.Join(dir, "ca.pem"), ca: ca}
 	writeFile(t, b.CAFile, string(ca.CertPEM()), 0o644)
 	writeServerCert(t, ca, []string{"127.0.0.1", "localhost"}, filepath.Join(dir, "server"))
 	writeServerCert(t, ca, []string{"broker.invalid"}, filepath.Join(dir, "wrong-host"))
 
 	pwFile := filepath.Join(dir, "passwords")
 	writeFile(t, pwFile, "", 0o600)
-	for _, user := range tlsUsers {
-		b.passwords[user] = randomPassword(t)
-		if out, err := exec.Command(passwd, "-b", pwFile, user, b.passwords[user]).CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_passwd %s: %v\n%s", user, err, out)
-		}
-	}
+	b.passwords = testenv.AddMosquittoUsers(t, pwFile, tlsUsers...)
 	aclFile := filepath.Join(dir, "acl")
 	writeFile(t, aclFile, tlsACL, 0o644)
 
@@ -219,20 +209,7 @@ func startTLSMosquitto(t *testing.T) *tlsMosquitto {
 	conf := filepath.Join(dir, "mosquitto.conf")
 	writeFile(t, conf, tlsMosquittoConfig(t, dir, addrs), 0o644)
 
-	cmd := exec.Command(bin, "-c", conf)
-	out := testenv.LogWriter(t, "mosquitto")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		out.Close()
-	})
-	for _, addr := range addrs {
-		testenv.WaitListening(t, addr, 5*time.Second)
-	}
+	testenv.StartMosquittoConfig(t, conf, addrs...)
 	return b
 }
 
@@ -258,25 +235,6 @@ func tlsMosquittoConfig(t *testing.T, dir string, addrs []string) string {
 	return conf.String()
 }
 
-// lookMosquitto returns the path of a program of the mosquitto package, and
-// skips the test without it unless the test command requires Mosquitto.
-func lookMosquitto(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"} {
-		if p := filepath.Join(dir, name); fileExists(p) {
-			return p
-		}
-	}
-	if os.Getenv(testenv.RequireMosquittoEnv) == "1" {
-		t.Fatalf("%s not found and %s=1: install it with apt-get install mosquitto", name, testenv.RequireMosquittoEnv)
-	}
-	t.Skipf("%s not installed (apt-get install mosquitto); skipping", name)
-	return ""
-}
-
 func currentUser(t *testing.T) string {
 	t.Helper()
 	u, err := user.Current()
@@ -284,11 +242,6 @@ func currentUser(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return u.Username
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // writeServerCert writes a server certificate for hosts to base.pem and its
@@ -312,15 +265,6 @@ func writeFile(t *testing.T, path, text string, perm os.FileMode) {
 	if err := os.Chmod(path, perm); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func randomPassword(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 12)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 // connectTLS connects a Paho Go client to url as user, trusting only the

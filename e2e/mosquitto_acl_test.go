@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,8 +50,6 @@ type docsMosquitto struct {
 // uncomments the mutual TLS lines of the documented config.
 func startDocsMosquitto(t *testing.T, mutualTLS bool, users ...string) *docsMosquitto {
 	t.Helper()
-	bin := lookMosquitto(t, "mosquitto")
-	passwd := lookMosquitto(t, "mosquitto_passwd")
 	dir := t.TempDir()
 	acl, err := filepath.Abs(docsMosquittoACL)
 	if err != nil {
@@ -78,16 +75,10 @@ func startDocsMosquitto(t *testing.T, mutualTLS bool, users ...string) *docsMosq
 	writeFile(t, files["certfile"], string(serverCert), 0o644)
 	writeFile(t, files["keyfile"], string(serverKey), 0o600)
 
-	m := &docsMosquitto{ca: ca, passwords: map[string]string{}}
+	m := &docsMosquitto{ca: ca}
 	m.topics, _ = protocol.NewTopics("", "")
 	writeFile(t, files["password_file"], "", 0o600)
-	for _, user := range users {
-		m.passwords[user] = randomPassword(t)
-		out, err := exec.Command(passwd, "-b", files["password_file"], user, m.passwords[user]).CombinedOutput()
-		if err != nil {
-			t.Fatalf("mosquitto_passwd -b %s %s: %v\n%s", files["password_file"], user, err, out)
-		}
-	}
+	m.passwords = testenv.AddMosquittoUsers(t, files["password_file"], users...)
 
 	addr := testenv.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
@@ -95,18 +86,7 @@ func startDocsMosquitto(t *testing.T, mutualTLS bool, users ...string) *docsMosq
 	conf := filepath.Join(dir, "mosquitto.conf")
 	writeFile(t, conf, docsMosquittoConfig(t, port, files, mutualTLS), 0o644)
 
-	cmd := exec.Command(bin, "-c", conf)
-	out := testenv.LogWriter(t, "mosquitto")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		out.Close()
-	})
-	testenv.WaitListening(t, addr, 5*time.Second)
+	testenv.StartMosquittoConfig(t, conf, addr)
 	return m
 }
 

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -31,13 +33,7 @@ type Mosquitto struct {
 // mosquitto delays small packets by about 40 ms.
 func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
-	bin := mosquittoPath()
-	if bin == "" {
-		if os.Getenv(RequireMosquittoEnv) == "1" {
-			t.Fatalf("mosquitto not found and %s=1: install it with apt-get install mosquitto", RequireMosquittoEnv)
-		}
-		t.Skip("mosquitto not installed (apt-get install mosquitto); skipping")
-	}
+	MosquittoProgram(t, "mosquitto")
 	addr := FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
@@ -51,22 +47,84 @@ func StartMosquitto(t testing.TB) *Mosquitto {
 	return m
 }
 
-func mosquittoPath() string {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
+// MosquittoProgram returns the path of name, a program of Debian's
+// mosquitto package such as mosquitto or mosquitto_passwd. Without it the
+// test is skipped, or fails if RequireMosquittoEnv is 1.
+func MosquittoProgram(t testing.TB, name string) string {
+	t.Helper()
+	if p := programPath(name); p != "" {
 		return p
 	}
-	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-		if _, err := os.Stat(p); err == nil {
+	if os.Getenv(RequireMosquittoEnv) == "1" {
+		t.Fatalf("%s not found and %s=1: install it with apt-get install mosquitto", name, RequireMosquittoEnv)
+	}
+	t.Skipf("%s not installed (apt-get install mosquitto); skipping", name)
+	return ""
+}
+
+// programPath looks for name on the PATH and in the sbin and bin folders,
+// which a user's PATH may leave out.
+func programPath(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"} {
+		if p := filepath.Join(dir, name); fileExists(p) {
 			return p
 		}
 	}
 	return ""
 }
 
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// StartMosquittoConfig starts mosquitto with the config file conf, waits
+// until each of addrs accepts connections, and stops it when the test
+// ends.
+func StartMosquittoConfig(t testing.TB, conf string, addrs ...string) {
+	t.Helper()
+	cmd := exec.Command(MosquittoProgram(t, "mosquitto"), "-c", conf)
+	out := LogWriter(t, "mosquitto")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		out.Close()
+	})
+	for _, addr := range addrs {
+		WaitListening(t, addr, 5*time.Second)
+	}
+}
+
+// AddMosquittoUsers adds each user with a random password to the
+// Mosquitto password file at path, and returns the passwords by user.
+func AddMosquittoUsers(t testing.TB, path string, users ...string) map[string]string {
+	t.Helper()
+	passwd := MosquittoProgram(t, "mosquitto_passwd")
+	passwords := map[string]string{}
+	for _, user := range users {
+		b := make([]byte, 12)
+		if _, err := rand.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		passwords[user] = hex.EncodeToString(b)
+		if out, err := exec.Command(passwd, "-b", path, user, passwords[user]).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd -b %s %s: %v\n%s", path, user, err, out)
+		}
+	}
+	return passwords
+}
+
 // Start starts the broker process, after Stop too, on the same port.
 func (m *Mosquitto) Start() {
 	m.t.Helper()
-	m.cmd = exec.Command(mosquittoPath(), "-c", m.conf)
+	m.cmd = exec.Command(programPath("mosquitto"), "-c", m.conf)
 	m.out = LogWriter(m.t, "mosquitto")
 	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
 	if err := m.cmd.Start(); err != nil {
