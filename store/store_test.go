@@ -19,6 +19,22 @@ func openTemp(t *testing.T) (*Store, string) {
 	return s, path
 }
 
+// reload opens the file at path again, as a restarted coordinator does,
+// and returns its jobs.
+func reload(t *testing.T, path string) []LoadedJob {
+	t.Helper()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	jobs, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
 func TestStoreRoundTrip(t *testing.T) {
 	s, path := openTemp(t)
 	created := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
@@ -42,15 +58,7 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	jobs, err := s.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs := reload(t, path)
 	if len(jobs) != 1 {
 		t.Fatalf("%d jobs loaded, want 1", len(jobs))
 	}
@@ -169,15 +177,7 @@ func TestPutJobsTogether(t *testing.T) {
 	if err := s.PutJob(JobRecord{ID: "late"}, nil); err == nil {
 		t.Error("PutJob after Close succeeded")
 	}
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	jobs, err := s.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	jobs := reload(t, path)
 	if len(jobs) != 50 {
 		t.Fatalf("%d jobs loaded, want 50", len(jobs))
 	}
