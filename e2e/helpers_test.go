@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/mqcluster/mqcluster/api"
 	"github.com/mqcluster/mqcluster/client"
 	"github.com/mqcluster/mqcluster/cluster"
+	"github.com/mqcluster/mqcluster/coordinator"
 	"github.com/mqcluster/mqcluster/internal/testenv"
 	imagejob "github.com/mqcluster/mqcluster/jobs/image"
 )
@@ -163,4 +166,18 @@ func sameBytes(t *testing.T, what string, got, want []byte) {
 
 func describe(n api.Node) string {
 	return fmt.Sprintf("%s %s session %d in flight %d", n.ID, n.State, n.Session, n.InFlight)
+}
+
+// waitOnline waits until every node of ids is online on c.
+func waitOnline(t *testing.T, c *coordinator.Coordinator, ids ...string) {
+	t.Helper()
+	waitFor(t, 15*time.Second, strings.Join(ids, " and ")+" online", func() bool {
+		online := 0
+		for _, n := range c.Nodes() {
+			if slices.Contains(ids, n.ID) && n.State == api.NodeOnline {
+				online++
+			}
+		}
+		return online == len(ids)
+	})
 }

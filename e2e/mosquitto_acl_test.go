@@ -220,19 +220,6 @@ func startDocsWorker(t *testing.T, m *docsMosquitto, id string, creds mqtt.Crede
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
-func waitOnline(t *testing.T, c *coordinator.Coordinator, ids ...string) {
-	t.Helper()
-	waitFor(t, 15*time.Second, strings.Join(ids, " and ")+" online", func() bool {
-		online := 0
-		for _, n := range c.Nodes() {
-			if slices.Contains(ids, n.ID) && n.State == api.NodeOnline {
-				online++
-			}
-		}
-		return online == len(ids)
-	})
-}
-
 // spy is a Paho client subscribed to one filter that records every message
 // it receives on it.
 type spy struct {

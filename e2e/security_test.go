@@ -198,15 +198,7 @@ func TestSecuredBrokerContainsAMisbehavingNode(t *testing.T) {
 		startWorker(t, sc.BrokerURL, id, "--ca", filepath.Join(sc.dir, "ca.pem"),
 			"--password-file", filepath.Join(sc.dir, id+".password"))
 	}
-	waitFor(t, 20*time.Second, "n1 and n2 online", func() bool {
-		online := 0
-		for _, n := range sc.Coordinator.Nodes() {
-			if n.State == api.NodeOnline {
-				online++
-			}
-		}
-		return online == 2
-	})
+	waitOnline(t, sc.Coordinator, "n1", "n2")
 	job, err := sc.Coordinator.Submit(api.JobSpec{Name: "sleep", Tasks: builtin.Tasks(builtin.SleepKind, builtin.SleepPayload(40*time.Millisecond), 60)})
 	if err != nil {
 		t.Fatal(err)
@@ -399,15 +391,7 @@ func TestMixedClusterOverTLSWithPasswords(t *testing.T) {
 			startCNode(t, sc.BrokerURL, id, "--ca", ca, "--username", id, "--password-file", pw)
 		}
 	}
-	waitFor(t, 20*time.Second, "4 nodes online", func() bool {
-		online := 0
-		for _, n := range sc.Coordinator.Nodes() {
-			if n.State == api.NodeOnline {
-				online++
-			}
-		}
-		return online == 4
-	})
+	waitOnline(t, sc.Coordinator, nodes...)
 	in := filepath.Join(imagesDir, "coffee.png")
 	out := filepath.Join(t.TempDir(), "gray.png")
 	token := sc.write(t, "token", []byte(sc.token+"\n"))
