@@ -170,9 +170,9 @@ func (b *Broker) InternalURL() string { return "tcp://" + b.internal.String() }
 // will get it published, as with any broker that goes away.
 func (b *Broker) Close() error {
 	// mochi v2.7.9's Close deadlocks if a client leaves while it lists the
-	// clients of a listener (its GetByListener takes a read lock twice;
-	// mochi-mqtt/server issue 488). So stop taking clients, let every
-	// client go, and wait for them to be gone before calling it.
+	// clients of a listener, because its GetByListener takes a read lock
+	// twice. So stop taking clients, let every client go, and wait for them
+	// to be gone before calling it.
 	for _, ln := range b.listeners {
 		ln.Close()
 	}

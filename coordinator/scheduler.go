@@ -250,12 +250,12 @@ func (c *Coordinator) fillNodeLocked(nd *node, now time.Time, prefetchable map[s
 	return len(picked) > 0
 }
 
-// deadlineLocked returns how long nd may hold t when it already holds
-// ahead tasks. The limit is TaskDeadline plus four times the time nd is
-// expected to take for a payload of t's size at the rate it has shown, so
-// that a large tile on a slow board is not given up too early. A
-// prefetched task may first wait while the tasks ahead of it run, so its
-// deadline has one more limit for each round of slots ahead.
+// deadlineLocked returns how long nd may keep t when it already has ahead
+// tasks. The limit is TaskDeadline plus four times the time nd is expected
+// to take for a payload of t's size at the rate it has shown. So a large
+// tile on a slow board is not given up too early. A prefetched task may
+// first wait while the tasks ahead of it run, so its deadline has one more
+// limit for each round of slots ahead.
 func (c *Coordinator) deadlineLocked(t *task, nd *node, ahead int) time.Duration {
 	limit := c.opts.TaskDeadline
 	if nd.bytesPerSecond > 0 {

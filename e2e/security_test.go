@@ -30,7 +30,7 @@ import (
 
 // securedCluster is a cluster whose embedded broker serves TLS, logs
 // clients in with a password file or a client certificate, and applies the
-// topic rules; its API needs a token.
+// topic rules. Its API needs a token.
 type securedCluster struct {
 	*cluster.Cluster
 	dir   string // certificates, keys and password files
@@ -139,9 +139,9 @@ func (sc *securedCluster) dialRaw(t *testing.T, url, clientID string, cert *tls.
 	return rc, nil
 }
 
-// Clients with no credentials, a wrong password, an expired certificate, a
-// certificate of another authority, or another node's client id are refused;
-// a right password or a valid certificate gets in.
+// The broker rejects clients with no credentials, a wrong password, an
+// expired certificate, a certificate of another authority, or another
+// node's client id. A right password or a valid certificate gets in.
 func TestSecuredBrokerRefusesStrangers(t *testing.T) {
 	sc := startSecuredCluster(t, broker.Options{}, "n1")
 	topics, _ := protocol.NewTopics("", "")
@@ -187,10 +187,10 @@ func TestSecuredBrokerRefusesStrangers(t *testing.T) {
 	}
 }
 
-// A node that logged in correctly but tries to read another node's tasks,
-// to subscribe to #, to publish a result for another node, or to publish
-// as the coordinator is refused each time, and the job in progress is
-// unaffected. So is an oversized packet.
+// A logged-in node tries to read another node's tasks, to subscribe to #,
+// to publish a result for another node, and to publish as the coordinator.
+// The broker rejects each attempt, and an oversized packet too, while the
+// job in progress finishes unaffected.
 func TestSecuredBrokerContainsAMisbehavingNode(t *testing.T) {
 	sc := startSecuredCluster(t, broker.Options{MaxPacketSize: 1 << 20}, "n1", "n2", "evil")
 	topics, _ := protocol.NewTopics("", "")
@@ -270,7 +270,7 @@ func TestSecuredBrokerContainsAMisbehavingNode(t *testing.T) {
 	}
 }
 
-// The HTTP API of a cluster with a token answers 401 without it, and the
+// The HTTP API of a cluster with a token returns 401 without it, and the
 // CLI sends it from --token-file. The dashboard's files need no token.
 func TestAPIToken(t *testing.T) {
 	sc := startSecuredCluster(t, broker.Options{})
@@ -332,8 +332,8 @@ func TestAPIToken(t *testing.T) {
 	}
 }
 
-// up refuses to open a broker or an API to the network without
-// credentials, and says what to configure.
+// up rejects a broker or an API address on the network without
+// credentials, and names the flags to add.
 func TestUpRefusesOpenNetworkAddresses(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -479,9 +479,9 @@ func TestSecuredUpFromTheCommandLine(t *testing.T) {
 	}
 }
 
-// A worker with a wrong password stops at once with a message that says
-// what to check, instead of retrying for ever; a second coordinator on a
-// secured broker still sees the first one and stops.
+// A worker with a wrong password stops at once and names what to check,
+// instead of retrying for ever. A second coordinator on a secured broker
+// still sees the first one and stops.
 func TestSecuredBrokerWrongPasswordAndSecondCoordinator(t *testing.T) {
 	sc := startSecuredCluster(t, broker.Options{}, "n1")
 	wrong := sc.write(t, "wrong.password", []byte("not-the-password\n"))
@@ -509,7 +509,7 @@ func TestSecuredBrokerWrongPasswordAndSecondCoordinator(t *testing.T) {
 // A worker whose TLS settings cannot work stops at once and names the
 // setting to fix. One that mixes up a TLS port and a plain one keeps
 // retrying, since a broker can also close connections while it starts,
-// and says which scheme to use.
+// and names the scheme to use.
 func TestWorkerNamesTheTLSSettingToFix(t *testing.T) {
 	sc := startSecuredCluster(t, broker.Options{}, "n1")
 	pw := filepath.Join(sc.dir, "n1.password")

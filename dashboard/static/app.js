@@ -169,7 +169,7 @@ function connect() {
   events.onerror = () => { status.textContent = "reconnecting…"; };
 }
 
-// start asks for the API token when the coordinator wants one. POST /login
+// start shows a token form when the coordinator requires an API token. POST /login
 // checks it and sets a cookie, which no script can read, that this page's
 // requests and event stream then send.
 async function start() {

@@ -133,7 +133,7 @@ func BrokerURL(broker string) (string, error) {
 		return "", fmt.Errorf("invalid broker URL %q: scheme %q is not supported, use tcp:// or ssl://", broker, u.Scheme)
 	}
 	if u.User != nil {
-		return "", fmt.Errorf("invalid broker URL: it holds a user name or password; give them with --username and a password file instead, so that they stay out of logs")
+		return "", fmt.Errorf("invalid broker URL: it contains a user name or password; give them with --username and a password file instead, so that they stay out of logs")
 	}
 	if u.Port() == "" {
 		u.Host += port
@@ -240,7 +240,7 @@ func (c *Conn) onConnect() {
 		tok := c.client.Subscribe(filter, s.qos, c.wrap(s.handler))
 		tok.WaitTimeout(10 * time.Second)
 		if err := subackError(tok, filter); err != nil {
-			c.opts.Logger.Error("subscription refused after a reconnect", "client", c.opts.ClientID, "error", err)
+			c.opts.Logger.Error("subscription rejected after a reconnect", "client", c.opts.ClientID, "error", err)
 		}
 	}
 	if c.opts.OnConnect != nil {
@@ -288,7 +288,7 @@ func subackError(tok paho.Token, filter string) error {
 		return nil
 	}
 	if code, found := st.Result()[filter]; found && code >= 0x80 {
-		return fmt.Errorf("subscribe to %s: the broker refused it (SUBACK code 0x%02x); check that the broker's ACL lets this user read it", filter, code)
+		return fmt.Errorf("subscribe to %s: the broker rejected it (SUBACK code 0x%02x); check that the broker's ACL lets this user read it", filter, code)
 	}
 	return nil
 }

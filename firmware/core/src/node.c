@@ -157,7 +157,7 @@ static void announce(mqc_node_t *n)
         .session = n->session,
         .slots = 1,
         .batch = 1,
-        .prefetch = 0, /* the core holds one tile: a second task is declined */
+        .prefetch = 0, /* the core keeps one tile: a second task is declined */
         .max_payload = mqc_node_max_payload(n->cap),
         .heartbeat_ms = n->cfg.heartbeat_ms,
         .node_id = {n->cfg.node_id, (uint8_t)strlen(n->cfg.node_id)},
